@@ -1,0 +1,1092 @@
+/**
+ * Reads the relay's TOML configuration: the same keys, types and defaults as
+ * the Go influxdb-relay (`[[http]]`, `[[udp]]`, `output = [{ … }]`), checked
+ * strictly before anything starts. Any problem is a {@linkcode ConfigError} whose
+ * message names the file, the TOML path of the bad value and what was
+ * expected, so a broken config stops start-up instead of being half applied.
+ *
+ * @module
+ */
+
+import { parse, TomlError } from "smol-toml";
+import { parseDuration } from "./duration.ts";
+
+/** A parsed listen address. */
+export interface BindAddress {
+  /**
+   * Host name or IP address to listen on, without brackets (`"::1"`).
+   * `"0.0.0.0"` when the address has no host (`":9096"` or `""`).
+   */
+  hostname: string;
+  /** TCP or UDP port; `0` lets the operating system choose one. */
+  port: number;
+}
+
+/** One backend of an HTTP relay (an entry of `[[http]]`'s `output`). */
+export interface HttpOutputConfig {
+  /** `name`: label used in logs. Defaults to {@linkcode HttpOutputConfig.location}. */
+  name: string;
+  /**
+   * `location`: absolute `http:` or `https:` URL of the backend's write
+   * endpoint, as written (e.g. `"http://127.0.0.1:8086/write"`). Required.
+   */
+  location: string;
+  /**
+   * `timeout`: whole-request timeout for one attempt, in milliseconds
+   * (may be fractional). `0` means no timeout. Longer durations are capped at
+   * 2^31 - 1 ms (about 24.8 days), the longest delay timers support.
+   * @default {10000}
+   */
+  timeoutMs: number;
+  /**
+   * `buffer-size-mb`: capacity of the retry buffer in MiB; `0` disables
+   * buffering (negative values in the file also mean `0`).
+   * @default {0}
+   */
+  bufferSizeMb: number;
+  /**
+   * `max-batch-kb`: largest batch the retry buffer sends, in KiB. Values
+   * `<= 0` in the file mean the default.
+   * @default {512}
+   */
+  maxBatchKb: number;
+  /**
+   * `max-delay-interval`: cap on the retry back-off, in milliseconds. Only
+   * read when {@linkcode HttpOutputConfig.bufferSizeMb} is above `0`;
+   * otherwise always the default. `0` means retries are not delayed.
+   * Capped at 2^31 - 1 ms (about 24.8 days), like
+   * {@linkcode HttpOutputConfig.timeoutMs}.
+   * @default {10000}
+   */
+  maxDelayIntervalMs: number;
+  /**
+   * `skip-tls-verification`: accept any certificate from an `https`
+   * location. Insecure; for development only.
+   * @default {false}
+   */
+  skipTlsVerification: boolean;
+}
+
+/** One HTTP relay (a `[[http]]` table). */
+export interface HttpConfig {
+  /**
+   * `name`: label used in logs, unique across all relays. Defaults to
+   * `http://<bind-addr>`, or `https://<bind-addr>` when
+   * {@linkcode HttpConfig.sslCombinedPem} is set.
+   */
+  name: string;
+  /** `bind-addr` exactly as written; `""` when absent. */
+  bindAddr: string;
+  /**
+   * {@linkcode HttpConfig.bindAddr} parsed. An absent or empty `bind-addr`
+   * means all interfaces on a port chosen by the system, as in the original.
+   */
+  bind: BindAddress;
+  /**
+   * `ssl-combined-pem`: path of one PEM file holding both the certificate
+   * chain and the private key, as written (relative paths are relative to
+   * the working directory, not to the config file); `null` for plain HTTP.
+   */
+  sslCombinedPem: string | null;
+  /**
+   * `default-retention-policy`: `rp` added to forwarded writes whose client
+   * gave none; `""` for none.
+   */
+  defaultRetentionPolicy: string;
+  /** `output`: the backends every write is sent to. May be empty (every write answers 503). */
+  outputs: HttpOutputConfig[];
+}
+
+/** One backend of a UDP relay (an entry of `[[udp]]`'s `output`). */
+export interface UdpOutputConfig {
+  /** `name`: label used in logs. Defaults to {@linkcode UdpOutputConfig.location}. */
+  name: string;
+  /**
+   * `location`: `"host:port"` (or `"[ipv6]:port"`) of an InfluxDB UDP
+   * listener, as written. Only its syntax is checked here; the host is
+   * resolved when the relay starts. Required.
+   */
+  location: string;
+  /**
+   * `mtu`: largest payload per outgoing datagram, in bytes. `0` in the file
+   * means the default.
+   * @default {1024}
+   */
+  mtu: number;
+}
+
+/** One UDP relay (a `[[udp]]` table). */
+export interface UdpConfig {
+  /** `name`: label used in logs, unique across all relays. Defaults to {@linkcode UdpConfig.bindAddr}. */
+  name: string;
+  /** `bind-addr` exactly as written; `""` when absent. */
+  bindAddr: string;
+  /** {@linkcode UdpConfig.bindAddr} parsed; absent or empty means all interfaces, system-chosen port. */
+  bind: BindAddress;
+  /**
+   * `precision`: timestamp unit of incoming and outgoing lines (`"n"`,
+   * `"u"`, `"ms"`, `"s"`, `"m"`, `"h"`); anything else, including `""`,
+   * means nanoseconds, as in the original.
+   * @default {""}
+   */
+  precision: string;
+  /**
+   * `read-buffer`: socket receive buffer (SO_RCVBUF) in bytes; `0` keeps the
+   * operating system's default.
+   * @default {0}
+   */
+  readBuffer: number;
+  /** `output`: the backends every packet is sent to. May be empty. */
+  outputs: UdpOutputConfig[];
+}
+
+/** The whole configuration file. */
+export interface RelayConfig {
+  /** `[[http]]` relays, in file order. */
+  http: HttpConfig[];
+  /** `[[udp]]` relays, in file order. */
+  udp: UdpConfig[];
+}
+
+/** Options for constructing a {@linkcode ConfigError}. */
+export interface ConfigErrorOptions extends ErrorOptions {
+  /**
+   * The config file the problem is in.
+   * @default {null}
+   */
+  file?: string | null;
+  /**
+   * TOML path of the offending value, e.g. `"http[0].output[1].timeout"`.
+   * @default {null}
+   */
+  path?: string | null;
+}
+
+/**
+ * A configuration file cannot be read, is not valid TOML, or does not
+ * describe a valid relay setup. The message is complete and meant for the
+ * operator as is.
+ *
+ * @example Report a bad config
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(
+ *   () => parseConfig('[[http]]\nbind_addr = ":9096"', { file: "relay.toml" }),
+ *   (error) => error instanceof ConfigError && error.path === "http[0].bind_addr",
+ * );
+ * ```
+ */
+export class ConfigError extends Error {
+  /** The config file the problem is in, or `null` when unknown. */
+  readonly file: string | null;
+  /**
+   * TOML path of the offending value (`"http[0].output[1].timeout"`), or
+   * `null` when the problem is not tied to one value (unreadable file,
+   * TOML syntax error).
+   */
+  readonly path: string | null;
+
+  /**
+   * Creates a config error.
+   *
+   * @param message The complete message.
+   * @param options Where the problem is, and its cause.
+   */
+  constructor(message: string, options: ConfigErrorOptions = {}) {
+    const { file = null, path = null, ...errorOptions } = options;
+    super(message, errorOptions);
+    this.name = "ConfigError";
+    this.file = file;
+    this.path = path;
+  }
+}
+
+/** Options for {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /**
+   * File name used in messages and in {@linkcode ConfigError.file}.
+   * @default {null}
+   */
+  file?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_DELAY_INTERVAL_MS = 10_000;
+const DEFAULT_MAX_BATCH_KB = 512;
+const DEFAULT_MTU = 1024;
+/**
+ * Longest delay JavaScript timers honour (about 24.8 days): `setTimeout` and
+ * `AbortSignal.timeout` fire at once for anything longer.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Largest MiB / KiB counts whose byte size is still a safe integer. */
+const MAX_BUFFER_SIZE_MB = 2 ** 33 - 1;
+const MAX_BATCH_KB = 2 ** 43 - 1;
+/** SO_RCVBUF is a C `int`. */
+const MAX_READ_BUFFER = 2 ** 31 - 1;
+
+const DURATION_HINT =
+  'expected a Go duration such as "10s", "500ms" or "1m30s"';
+const ADDRESS_HINT =
+  'expected "host:port" such as "127.0.0.1:9096", ":9096" or "[::1]:9096"';
+
+const TOP_KEYS = ["http", "udp"];
+const HTTP_KEYS = [
+  "name",
+  "bind-addr",
+  "ssl-combined-pem",
+  "default-retention-policy",
+  "output",
+];
+const HTTP_OUTPUT_KEYS = [
+  "name",
+  "location",
+  "timeout",
+  "buffer-size-mb",
+  "max-batch-kb",
+  "max-delay-interval",
+  "skip-tls-verification",
+];
+const UDP_KEYS = ["name", "bind-addr", "precision", "read-buffer", "output"];
+const UDP_OUTPUT_KEYS = ["name", "location", "mtu"];
+
+type Table = Record<string, unknown>;
+type Segment = string | number;
+
+/** What every reader needs: where we are, for messages. */
+interface Context {
+  readonly file: string | null;
+}
+
+/** A known key and where it belongs, for "misplaced key" hints. */
+interface Section {
+  readonly keys: readonly string[];
+  /** Hint for keys that belong to another section, by key. */
+  readonly elsewhere: ReadonlyMap<string, string>;
+}
+
+/**
+ * Parses and validates the text of a relay config file.
+ *
+ * Keys and defaults are those of the Go influxdb-relay. Unlike the original,
+ * which printed decode errors and ran on with whatever it had decoded, the
+ * first problem found throws: unknown keys (matched exactly and
+ * case-sensitively; the closest known key is suggested), wrong types,
+ * out-of-range integers, invalid durations, addresses and URLs, negative
+ * `timeout`, `max-delay-interval` (when buffering), `mtu` or `read-buffer`,
+ * duplicate relay names, and a file that defines no relay at all.
+ *
+ * @param text The TOML text.
+ * @param options The file name to use in messages.
+ * @returns The configuration with every default filled in.
+ * @throws {ConfigError} If the text is not valid TOML or not a valid relay
+ * configuration.
+ *
+ * @example Parse a config
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig(`
+ * [[http]]
+ * name = "example-http"
+ * bind-addr = "127.0.0.1:9096"
+ * output = [{ name = "local1", location = "http://127.0.0.1:8086/write" }]
+ * `);
+ * assert.deepEqual(config.http[0]?.bind, { hostname: "127.0.0.1", port: 9096 });
+ * assert.equal(config.http[0]?.outputs[0]?.timeoutMs, 10_000);
+ * ```
+ */
+export function parseConfig(
+  text: string,
+  options: ParseConfigOptions = {},
+): RelayConfig {
+  const { file = null } = options;
+  const context: Context = { file };
+
+  let document: Table;
+  try {
+    document = parse(text.replace(/^\uFEFF/, ""), { integersAsBigInt: true });
+  } catch (error) {
+    throw syntaxProblem(context, error);
+  }
+
+  checkKeys(context, document, [], TOP_SECTION);
+  const http = readTableArray(context, document, [], "http", "[[http]]").map(
+    (table, index) => readHttp(context, table, ["http", index]),
+  );
+  const udp = readTableArray(context, document, [], "udp", "[[udp]]").map((
+    table,
+    index,
+  ) => readUdp(context, table, ["udp", index]));
+
+  if (http.length === 0 && udp.length === 0) {
+    throw new ConfigError(
+      `${
+        prefix(context)
+      }: no relays defined (expected at least one [[http]] or [[udp]] table)`,
+      { file, path: null },
+    );
+  }
+
+  checkUniqueNames(context, document, http, udp);
+  return { http, udp };
+}
+
+/**
+ * Reads and parses a relay config file.
+ *
+ * @param path Path of the TOML file; also used in messages.
+ * @returns The configuration with every default filled in.
+ * @throws {ConfigError} If the file cannot be read, is not UTF-8, or
+ * {@linkcode parseConfig} rejects it.
+ *
+ * @example Load a config file
+ * ```ts ignore
+ * import { loadConfig } from "./config.ts";
+ *
+ * const config = await loadConfig("relay.toml");
+ * ```
+ */
+export async function loadConfig(path: string): Promise<RelayConfig> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    const reason = error instanceof Error
+      ? error.message.replace(/ \(os error \d+\).*$/s, "")
+      : String(error);
+    throw new ConfigError(
+      `Cannot read config file ${JSON.stringify(path)}: ${reason}`,
+      { file: path, path: null, cause: error },
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot load config ${
+        JSON.stringify(path)
+      }: file is not valid UTF-8 text`,
+      { file: path, path: null, cause: error },
+    );
+  }
+  return parseConfig(text, { file: path });
+}
+
+// ---------------------------------------------------------------------------
+// Sections
+
+function hints(entries: [string[], string][]): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  for (const [keys, hint] of entries) {
+    for (const key of keys) map.set(key, hint);
+  }
+  return map;
+}
+
+const RELAY_ONLY = [
+  "bind-addr",
+  "ssl-combined-pem",
+  "default-retention-policy",
+  "precision",
+  "read-buffer",
+  "output",
+];
+
+const TOP_SECTION: Section = {
+  keys: TOP_KEYS,
+  elsewhere: hints([
+    [
+      [...new Set([...HTTP_KEYS, ...UDP_KEYS])],
+      "it belongs in an [[http]] or [[udp]] table",
+    ],
+    [
+      [...HTTP_OUTPUT_KEYS, ...UDP_OUTPUT_KEYS].filter((key) => key !== "name"),
+      "it belongs in an output entry of an [[http]] or [[udp]] table",
+    ],
+  ]),
+};
+
+const HTTP_SECTION: Section = {
+  keys: HTTP_KEYS,
+  elsewhere: hints([
+    [
+      HTTP_OUTPUT_KEYS.filter((key) => !HTTP_KEYS.includes(key)),
+      "it is a setting of each output: write it inside the output entry",
+    ],
+    [
+      ["precision", "read-buffer"],
+      "it is a setting of [[udp]] relays only",
+    ],
+    [["mtu"], "it is a setting of [[udp]] outputs only"],
+  ]),
+};
+
+const HTTP_OUTPUT_SECTION: Section = {
+  keys: HTTP_OUTPUT_KEYS,
+  elsewhere: hints([
+    [
+      RELAY_ONLY.filter((key) => HTTP_KEYS.includes(key)),
+      "it is a setting of the [[http]] relay, not of one output",
+    ],
+    [["precision", "read-buffer"], "it is a setting of [[udp]] relays only"],
+    [["mtu"], "it is a setting of [[udp]] outputs only"],
+  ]),
+};
+
+const UDP_SECTION: Section = {
+  keys: UDP_KEYS,
+  elsewhere: hints([
+    [
+      ["location", "mtu"],
+      "it is a setting of each output: write it inside the output entry",
+    ],
+    [
+      ["ssl-combined-pem", "default-retention-policy"],
+      "it is a setting of [[http]] relays only",
+    ],
+    [
+      HTTP_OUTPUT_KEYS.filter((key) => key !== "name" && key !== "location"),
+      "it is a setting of [[http]] outputs only",
+    ],
+  ]),
+};
+
+const UDP_OUTPUT_SECTION: Section = {
+  keys: UDP_OUTPUT_KEYS,
+  elsewhere: hints([
+    [
+      RELAY_ONLY.filter((key) => UDP_KEYS.includes(key)),
+      "it is a setting of the [[udp]] relay, not of one output",
+    ],
+    [
+      ["ssl-combined-pem", "default-retention-policy"],
+      "it is a setting of [[http]] relays only",
+    ],
+    [
+      HTTP_OUTPUT_KEYS.filter((key) => key !== "name" && key !== "location"),
+      "it is a setting of [[http]] outputs only",
+    ],
+  ]),
+};
+
+// ---------------------------------------------------------------------------
+// Relays and outputs
+
+function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
+  checkKeys(context, table, path, HTTP_SECTION);
+  const name = readString(context, table, path, "name") ?? "";
+  const bindAddr = readString(context, table, path, "bind-addr") ?? "";
+  const bind = readBindAddress(context, bindAddr, [...path, "bind-addr"]);
+  const pem = readString(context, table, path, "ssl-combined-pem") ?? "";
+  const defaultRetentionPolicy =
+    readString(context, table, path, "default-retention-policy") ?? "";
+  const outputs = readTableArray(
+    context,
+    table,
+    path,
+    "output",
+    "[[http.output]] or output = [{ … }]",
+  ).map((output, index) =>
+    readHttpOutput(context, output, [...path, "output", index])
+  );
+  const scheme = pem === "" ? "http" : "https";
+  return {
+    name: name === "" ? `${scheme}://${bindAddr}` : name,
+    bindAddr,
+    bind,
+    sslCombinedPem: pem === "" ? null : pem,
+    defaultRetentionPolicy,
+    outputs,
+  };
+}
+
+function readHttpOutput(
+  context: Context,
+  table: Table,
+  path: Segment[],
+): HttpOutputConfig {
+  checkKeys(context, table, path, HTTP_OUTPUT_SECTION);
+  const name = readString(context, table, path, "name") ?? "";
+  const location = readHttpLocation(context, table, path);
+
+  const timeoutText = readString(context, table, path, "timeout") ?? "";
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  if (timeoutText !== "") {
+    timeoutMs = readDuration(context, timeoutText, [...path, "timeout"]);
+    if (timeoutMs < 0) {
+      throw problem(
+        context,
+        [...path, "timeout"],
+        `invalid duration ${
+          JSON.stringify(timeoutText)
+        }: negative timeouts are not allowed (expected "0" for no timeout, or a positive Go duration such as "10s")`,
+      );
+    }
+  }
+
+  const bufferSizeMb = readInteger(
+    context,
+    table,
+    path,
+    "buffer-size-mb",
+    -(2n ** 63n),
+    BigInt(MAX_BUFFER_SIZE_MB),
+    `expected a whole number of MiB, at most ${MAX_BUFFER_SIZE_MB}; 0 disables buffering`,
+  ) ?? 0;
+  const maxBatchKb = readInteger(
+    context,
+    table,
+    path,
+    "max-batch-kb",
+    -(2n ** 63n),
+    BigInt(MAX_BATCH_KB),
+    `expected a whole number of KiB, at most ${MAX_BATCH_KB}; 0 means ${DEFAULT_MAX_BATCH_KB}`,
+  ) ?? 0;
+
+  // Like the original, the interval is only parsed when buffering is on,
+  // but its type is always checked (the TOML decoder did that).
+  const delayText = readString(context, table, path, "max-delay-interval") ??
+    "";
+  let maxDelayIntervalMs = DEFAULT_MAX_DELAY_INTERVAL_MS;
+  if (bufferSizeMb > 0 && delayText !== "") {
+    const delayPath = [...path, "max-delay-interval"];
+    maxDelayIntervalMs = readDuration(context, delayText, delayPath);
+    if (maxDelayIntervalMs < 0) {
+      throw problem(
+        context,
+        delayPath,
+        `invalid duration ${
+          JSON.stringify(delayText)
+        }: negative intervals are not allowed (expected a positive Go duration such as "10s")`,
+      );
+    }
+  }
+
+  const skipTlsVerification =
+    readBoolean(context, table, path, "skip-tls-verification") ?? false;
+
+  return {
+    name: name === "" ? location : name,
+    location,
+    timeoutMs: Math.min(timeoutMs, MAX_TIMER_MS),
+    bufferSizeMb: Math.max(bufferSizeMb, 0),
+    maxBatchKb: maxBatchKb > 0 ? maxBatchKb : DEFAULT_MAX_BATCH_KB,
+    maxDelayIntervalMs: Math.min(maxDelayIntervalMs, MAX_TIMER_MS),
+    skipTlsVerification,
+  };
+}
+
+function readHttpLocation(
+  context: Context,
+  table: Table,
+  path: Segment[],
+): string {
+  const locationPath = [...path, "location"];
+  const hint =
+    'expected an absolute http:// or https:// URL such as "http://127.0.0.1:8086/write"';
+  const location = readString(context, table, path, "location");
+  if (location === undefined) {
+    throw problem(context, locationPath, `missing required key (${hint})`);
+  }
+  let url: URL | null = null;
+  try {
+    url = new URL(location);
+  } catch {
+    // reported below
+  }
+  if (
+    url === null || location.trim() !== location ||
+    (url.protocol !== "http:" && url.protocol !== "https:")
+  ) {
+    throw problem(
+      context,
+      locationPath,
+      `invalid URL ${JSON.stringify(location)} (${hint})`,
+    );
+  }
+  return location;
+}
+
+function readUdp(context: Context, table: Table, path: Segment[]): UdpConfig {
+  checkKeys(context, table, path, UDP_SECTION);
+  const name = readString(context, table, path, "name") ?? "";
+  const bindAddr = readString(context, table, path, "bind-addr") ?? "";
+  const bind = readBindAddress(context, bindAddr, [...path, "bind-addr"]);
+  const precision = readString(context, table, path, "precision") ?? "";
+  const readBuffer = readInteger(
+    context,
+    table,
+    path,
+    "read-buffer",
+    0n,
+    BigInt(MAX_READ_BUFFER),
+    `expected a number of bytes from 0 to ${MAX_READ_BUFFER}; 0 keeps the system default`,
+  ) ?? 0;
+  const outputs = readTableArray(
+    context,
+    table,
+    path,
+    "output",
+    "[[udp.output]] or output = [{ … }]",
+  ).map((output, index) =>
+    readUdpOutput(context, output, [...path, "output", index])
+  );
+  return {
+    name: name === "" ? bindAddr : name,
+    bindAddr,
+    bind,
+    precision,
+    readBuffer,
+    outputs,
+  };
+}
+
+function readUdpOutput(
+  context: Context,
+  table: Table,
+  path: Segment[],
+): UdpOutputConfig {
+  checkKeys(context, table, path, UDP_OUTPUT_SECTION);
+  const name = readString(context, table, path, "name") ?? "";
+  const locationPath = [...path, "location"];
+  const location = readString(context, table, path, "location");
+  const hint =
+    'expected "host:port" of an InfluxDB UDP listener, such as "127.0.0.1:8089"';
+  if (location === undefined) {
+    throw problem(context, locationPath, `missing required key (${hint})`);
+  }
+  const address = parseHostPort(location);
+  if (typeof address === "string" || address.port === 0) {
+    const reason = typeof address === "string"
+      ? address
+      : "port 0 cannot be sent to";
+    throw problem(
+      context,
+      locationPath,
+      `invalid address ${JSON.stringify(location)}: ${reason} (${hint})`,
+    );
+  }
+  const mtu = readInteger(
+    context,
+    table,
+    path,
+    "mtu",
+    0n,
+    BigInt(Number.MAX_SAFE_INTEGER),
+    `expected a positive number of bytes, or 0 for the default of ${DEFAULT_MTU}`,
+  ) ?? 0;
+  return {
+    name: name === "" ? location : name,
+    location,
+    mtu: mtu === 0 ? DEFAULT_MTU : mtu,
+  };
+}
+
+function checkUniqueNames(
+  context: Context,
+  document: Table,
+  http: HttpConfig[],
+  udp: UdpConfig[],
+): void {
+  const seen = new Map<string, string>();
+  const relays: [string, readonly { name: string }[]][] = [
+    ["http", http],
+    ["udp", udp],
+  ];
+  for (const [kind, list] of relays) {
+    const tables = document[kind];
+    list.forEach((relay, index) => {
+      const here = formatPath([kind, index]);
+      const first = seen.get(relay.name);
+      if (first === undefined) {
+        seen.set(relay.name, here);
+        return;
+      }
+      const table = Array.isArray(tables) ? tables[index] : undefined;
+      const explicit = isTable(table) && table["name"] !== undefined &&
+        table["name"] !== "";
+      throw problem(
+        context,
+        explicit ? [kind, index, "name"] : [kind, index],
+        `duplicate relay: ${
+          JSON.stringify(relay.name)
+        } (also the name of ${first}; ${
+          explicit
+            ? "names must be unique across all [[http]] and [[udp]] relays"
+            : `this relay has no name, so it is named after its bind-addr: give it a unique name`
+        })`,
+      );
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+function readTableArray(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+  form: string,
+): Table[] {
+  const value = table[key];
+  if (value === undefined) return [];
+  const here = [...path, key];
+  if (!Array.isArray(value)) {
+    throw problem(
+      context,
+      here,
+      `expected an array of tables (${form}), got ${describe(value)}`,
+    );
+  }
+  return value.map((item: unknown, index) => {
+    if (!isTable(item)) {
+      throw problem(
+        context,
+        [...here, index],
+        `expected a table, got ${describe(item)}`,
+      );
+    }
+    return item;
+  });
+}
+
+function readString(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+): string | undefined {
+  const value = table[key];
+  if (value === undefined || typeof value === "string") return value;
+  const hint = key === "timeout" || key === "max-delay-interval"
+    ? '; write durations as quoted strings such as "10s"'
+    : "";
+  throw problem(
+    context,
+    [...path, key],
+    `expected a string, got ${describe(value)}${hint}`,
+  );
+}
+
+function readBoolean(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+): boolean | undefined {
+  const value = table[key];
+  if (value === undefined || typeof value === "boolean") return value;
+  throw problem(
+    context,
+    [...path, key],
+    `expected a boolean (true or false), got ${describe(value)}`,
+  );
+}
+
+function readInteger(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+  min: bigint,
+  max: bigint,
+  hint: string,
+): number | undefined {
+  const value = table[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== "bigint") {
+    throw problem(
+      context,
+      [...path, key],
+      `expected an integer, got ${describe(value)}`,
+    );
+  }
+  if (value < min || value > max) {
+    throw problem(
+      context,
+      [...path, key],
+      `invalid value ${value} (${hint})`,
+    );
+  }
+  return Number(value);
+}
+
+function readDuration(
+  context: Context,
+  text: string,
+  path: Segment[],
+): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    // parseDuration's messages read `Cannot parse duration "…": <reason>`,
+    // where <reason> is either a bare hint ("expected …") or a short
+    // problem followed by a parenthesised hint.
+    const reason = error.message.slice(
+      `Cannot parse duration ${JSON.stringify(text)}: `.length,
+    );
+    const quoted = JSON.stringify(text);
+    if (error instanceof RangeError) {
+      throw problem(context, path, `invalid duration ${quoted}: ${reason}`, {
+        cause: error,
+      });
+    }
+    const open = reason.lastIndexOf(" (");
+    const detail = reason.startsWith("expected")
+      ? ""
+      : `: ${open === -1 ? reason : reason.slice(0, open)}`;
+    const hint = reason.startsWith("unknown unit") && open !== -1
+      ? reason.slice(open + 2, -1)
+      : DURATION_HINT;
+    throw problem(
+      context,
+      path,
+      `invalid duration ${quoted}${detail} (${hint})`,
+      { cause: error },
+    );
+  }
+}
+
+function readBindAddress(
+  context: Context,
+  text: string,
+  path: Segment[],
+): BindAddress {
+  if (text === "") return { hostname: "0.0.0.0", port: 0 };
+  const address = parseHostPort(text);
+  if (typeof address === "string") {
+    throw problem(
+      context,
+      path,
+      `invalid address ${JSON.stringify(text)}: ${address} (${ADDRESS_HINT})`,
+    );
+  }
+  return {
+    hostname: address.hostname === "" ? "0.0.0.0" : address.hostname,
+    port: address.port,
+  };
+}
+
+/**
+ * Splits `host:port` the way Go's `net.SplitHostPort` does, but requires a
+ * numeric port. Returns the reason as a string when the syntax is wrong.
+ */
+function parseHostPort(text: string): BindAddress | string {
+  let hostname: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const end = text.indexOf("]");
+    if (end === -1) return 'missing "]"';
+    hostname = text.slice(1, end);
+    const rest = text.slice(end + 1);
+    if (rest === "") return "missing port";
+    if (!rest.startsWith(":")) return `unexpected ${JSON.stringify(rest)}`;
+    portText = rest.slice(1);
+    if (!/^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[\w.-]+)?$/.test(hostname)) {
+      return `invalid IPv6 address ${JSON.stringify(hostname)}`;
+    }
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon === -1) return "missing port";
+    hostname = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (hostname.includes(":")) {
+      return "too many colons";
+    }
+    if (!/^[\w.-]*$/.test(hostname)) {
+      return `invalid host ${JSON.stringify(hostname)}`;
+    }
+  }
+  if (portText === "") return "missing port";
+  if (!/^[0-9]+$/.test(portText) || Number(portText) > 65535) {
+    const quoted = JSON.stringify(portText);
+    return `port ${quoted} is not a number from 0 to 65535`;
+  }
+  return { hostname, port: Number(portText) };
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+function checkKeys(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  section: Section,
+): void {
+  for (const key of Object.keys(table)) {
+    if (section.keys.includes(key)) continue;
+    // A known key in the wrong place says more than a spelling guess.
+    const elsewhere = section.elsewhere.get(key);
+    const suggestion = closestKey(key, section.keys);
+    let hint: string;
+    if (elsewhere !== undefined) {
+      hint = elsewhere;
+    } else if (suggestion !== undefined) {
+      hint = `did you mean ${JSON.stringify(suggestion)}?`;
+    } else {
+      hint = `expected one of ${
+        section.keys.map((k) => JSON.stringify(k)).join(", ")
+      }`;
+    }
+    throw problem(context, [...path, key], `unknown key (${hint})`);
+  }
+}
+
+/** The known key a typo most likely meant, if any is close enough. */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  const normal = (text: string) => text.toLowerCase().replace(/[-_ .]/g, "");
+  const wanted = normal(key);
+  const same = known.find((candidate) => normal(candidate) === wanted);
+  if (same !== undefined) return same;
+
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  if (
+    best !== undefined &&
+    bestDistance <= Math.max(1, Math.floor(key.length / 3))
+  ) {
+    return best;
+  }
+  // A truncated or extended key: "max-delay" for "max-delay-interval".
+  if (key.length >= 4) {
+    const extended = known.find((candidate) =>
+      candidate.startsWith(key) || key.startsWith(candidate)
+    );
+    if (extended !== undefined) return extended;
+  }
+  // An abbreviated key: "default-rp" for "default-retention-policy".
+  const word = (text: string) => text.toLowerCase().split(/[-_ .]/)[0];
+  const sameWord = known.filter((candidate) =>
+    key.length >= 4 && word(candidate) === word(key)
+  );
+  return sameWord.length === 1 ? sameWord[0] : undefined;
+}
+
+/** Optimal string alignment distance: Levenshtein plus transpositions. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const above = rows[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value = Math.min(
+        (above[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (above[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        value = Math.min(value, (rows[i - 2]?.[j - 2] as number) + 1);
+      }
+      row.push(value);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]?.[b.length] as number;
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+function isTable(value: unknown): value is Table {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    !(value instanceof Date);
+}
+
+function describe(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return `a string (${JSON.stringify(value)})`;
+    case "bigint":
+      return `an integer (${value})`;
+    case "number":
+      return `a float (${
+        Number.isNaN(value)
+          ? "nan"
+          : !Number.isFinite(value)
+          ? (value > 0 ? "inf" : "-inf")
+          : Number.isInteger(value)
+          ? value.toFixed(1)
+          : String(value)
+      })`;
+    case "boolean":
+      return `a boolean (${value})`;
+  }
+  if (value instanceof Date) return `a date-time (${value.toISOString()})`;
+  if (Array.isArray(value)) return "an array";
+  return "a table";
+}
+
+function formatPath(path: readonly Segment[]): string {
+  let text = "";
+  for (const segment of path) {
+    if (typeof segment === "number") {
+      text += `[${segment}]`;
+    } else {
+      const key = /^[A-Za-z0-9_-]+$/.test(segment)
+        ? segment
+        : JSON.stringify(segment);
+      text += text === "" ? key : `.${key}`;
+    }
+  }
+  return text;
+}
+
+function prefix(context: Context): string {
+  return context.file === null
+    ? "Cannot load config"
+    : `Cannot load config ${JSON.stringify(context.file)}`;
+}
+
+function problem(
+  context: Context,
+  path: readonly Segment[],
+  detail: string,
+  options: ErrorOptions = {},
+): ConfigError {
+  const where = formatPath(path);
+  return new ConfigError(`${prefix(context)}: ${where}: ${detail}`, {
+    ...options,
+    file: context.file,
+    path: where,
+  });
+}
+
+function syntaxProblem(context: Context, error: unknown): ConfigError {
+  if (error instanceof TomlError) {
+    const reason = error.message.replace(/^Invalid TOML document: /, "")
+      .split("\n")[0];
+    return new ConfigError(
+      `${
+        prefix(context)
+      }: invalid TOML at line ${error.line}, column ${error.column}: ${reason}`,
+      { file: context.file, path: null, cause: error },
+    );
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ConfigError(`${prefix(context)}: invalid TOML: ${reason}`, {
+    file: context.file,
+    path: null,
+    cause: error,
+  });
+}

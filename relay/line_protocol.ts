@@ -1,0 +1,1009 @@
+/**
+ * Validation and normalisation of InfluxDB line protocol, the relay's hot
+ * path.
+ *
+ * The accept/reject rules are those of the parser the original relay used
+ * (influxdb1-client `models`, `ParsePointsWithPrecision`), byte for byte,
+ * with one deliberate difference: unsigned integer fields (`1u`) are accepted
+ * (decision D6). Valid lines are forwarded as received rather than
+ * re-serialised (decision D8): leading blanks, blank lines and comments are
+ * dropped, a timestamp is appended where one is missing and every line ends
+ * with `\n`.
+ *
+ * The scanner works on bytes, allocates nothing per line on the happy path
+ * and returns the input itself when nothing has to change.
+ *
+ * @module
+ */
+
+/** Unit of line-protocol timestamps, as named by the `precision` parameter. */
+export type Precision = "n" | "u" | "ms" | "s" | "m" | "h";
+
+/** Options for {@linkcode normalizeLines}. */
+export interface NormalizeOptions {
+  /**
+   * Unit of explicit timestamps and of the filled-in timestamp.
+   *
+   * @default {"n"}
+   */
+  precision?: Precision;
+  /**
+   * Receive time in nanoseconds since the epoch; lines without a timestamp
+   * get `floor(now / unit)`.
+   *
+   * @default {the current time}
+   */
+  now?: bigint;
+}
+
+/** The body to forward, as returned by {@linkcode normalizeLines}. */
+export interface NormalizedLines {
+  /**
+   * Newline-terminated lines, each with a timestamp; blank and comment lines
+   * removed. May be the input array itself (or a subarray of it) when nothing
+   * had to change.
+   */
+  body: Uint8Array;
+  /** Number of points (lines) in {@linkcode NormalizedLines.body}. */
+  points: number;
+}
+
+/**
+ * The error {@linkcode normalizeLines} throws for the first bad line.
+ *
+ * Its message is `line <n>: <reason>`, where `n` counts the physical lines of
+ * the input from 1 (the line the bad point starts on) and `reason` is the
+ * original parser's wording, e.g. `line 3: invalid field format`.
+ */
+export class LineProtocolError extends SyntaxError {
+  /** Physical line (from 1) on which the rejected point starts. */
+  readonly line: number;
+  /** Why the point was rejected, in the original parser's words. */
+  readonly reason: string;
+
+  /**
+   * Creates the error for a point starting on `line`.
+   *
+   * @param line Physical line number, counted from 1.
+   * @param reason Why the point was rejected.
+   */
+  constructor(line: number, reason: string) {
+    super(`line ${line}: ${reason}`);
+    this.name = "LineProtocolError";
+    this.line = line;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Maps a client's `precision` value to a unit. Anything unrecognised
+ * (including `null`, `""`, `"ns"`, `"us"` and `"rfc3339"`) means
+ * nanoseconds, as in the original.
+ *
+ * @example Usage
+ * ```ts
+ * import { parsePrecision } from "./line_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parsePrecision("ms"), "ms");
+ * assert.equal(parsePrecision("ns"), "n");
+ * assert.equal(parsePrecision(null), "n");
+ * ```
+ *
+ * @param value The raw query-string value, if any.
+ * @returns The unit to read and write timestamps in.
+ */
+export function parsePrecision(value: string | null | undefined): Precision {
+  switch (value) {
+    case "u":
+    case "ms":
+    case "s":
+    case "m":
+    case "h":
+      return value;
+    default:
+      return "n";
+  }
+}
+
+/**
+ * Validates every line of a line-protocol body and returns the body to
+ * forward to the backends.
+ *
+ * Lines are split, skipped and checked exactly as the original relay's
+ * parser does it (a newline inside a quoted string field value, or after a
+ * backslash, does not end the line). Each valid line is forwarded as
+ * received, except that leading blanks are removed, lines without a
+ * timestamp get ` <ts>` appended (the same value for every line of the call)
+ * after their field section, and every line ends with `\n`. When nothing has
+ * to change the input itself is returned; otherwise the output is built with
+ * one allocation.
+ *
+ * @example Usage
+ * ```ts
+ * import { normalizeLines } from "./line_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const input = new TextEncoder().encode("# hi\ncpu value=1\n");
+ * const { body, points } = normalizeLines(input, {
+ *   precision: "s",
+ *   now: 1_700_000_000_123_456_789n,
+ * });
+ * assert.equal(new TextDecoder().decode(body), "cpu value=1 1700000000\n");
+ * assert.equal(points, 1);
+ * ```
+ *
+ * @param body The request body (already decompressed).
+ * @param options Precision and receive time.
+ * @returns The lines to forward and how many there are.
+ * @throws {LineProtocolError} For the first line that the original parser
+ * would reject.
+ * @throws {RangeError} If `precision` is not a {@linkcode Precision} or the
+ * body is 2 GiB or larger.
+ * @throws {TypeError} If `now` is given and is not a bigint.
+ */
+export function normalizeLines(
+  body: Uint8Array,
+  options: NormalizeOptions = {},
+): NormalizedLines {
+  const { precision = "n", now } = options;
+  const unit = unitIndex(precision);
+  if (now !== undefined && typeof now !== "bigint") {
+    throw new TypeError(
+      `Cannot normalize line protocol as 'now' must be a bigint: current type is '${typeof now}'`,
+    );
+  }
+  const len = body.length;
+  if (len > MAX_BODY) {
+    throw new RangeError(
+      `Cannot normalize line protocol as the body is too large: current length is ${len} bytes`,
+    );
+  }
+
+  let pos = 0;
+  let lineNo = 1;
+  let points = 0;
+  let outSize = 0;
+  let missing = 0;
+  // The output equals body[runStart, runEnd) while every forwarded line is
+  // verbatim, newline included, and directly follows the previous one.
+  let verbatim = true;
+  let runStart = -1;
+  let runEnd = -1;
+  let rec = records;
+
+  while (pos < len) {
+    const lineStart = pos;
+    let nl = body.indexOf(LF, pos);
+    if (nl < 0) nl = len;
+
+    let s = pos;
+    let leadingSpace = false;
+    while (s < nl) {
+      const c = body[s]!;
+      if (BLANK[c] === 0) break;
+      if (c === SPACE) leadingSpace = true;
+      s++;
+    }
+    if (s === nl) {
+      // Empty or blank: nothing in it can extend the line past `nl`.
+      pos = nl + 1;
+      lineNo++;
+      continue;
+    }
+
+    let end = nl;
+    let e = nl;
+    if (body[s] === HASH) {
+      end = scanLineEnd(body, lineStart, len);
+      lineNo += 1 + countNewlines(body, lineStart, end);
+      pos = end + 1;
+      continue;
+    }
+
+    let ok = parseLine(body, s, nl, unit);
+    // Fast path: the line ends at the first `\n` unless the original's line
+    // splitter could see it differently (quotes opened by its own counting,
+    // escaped newline, escape pairing that differs from the key scanner's).
+    if (
+      !ok || leadingSpace || keyComplex || (nl < len && body[nl - 1] === BS)
+    ) {
+      end = scanLineEnd(body, lineStart, len);
+      if (end !== nl) {
+        e = body[end - 1] === LF ? end - 1 : end;
+        ok = parseLine(body, s, e, unit);
+      }
+      if (!ok) throw new LineProtocolError(lineNo, failReason);
+      lineNo += countNewlines(body, lineStart, end);
+    }
+    lineNo++;
+    pos = end + 1;
+
+    const r = points * 3;
+    if (r + 3 > rec.length) rec = growRecords(rec, r + 3);
+    if (!tsPresent) {
+      rec[r] = s;
+      rec[r + 1] = fieldsEnd;
+      rec[r + 2] = KIND_APPEND_TS;
+      outSize += fieldsEnd - s + 2;
+      missing++;
+      verbatim = false;
+    } else if (e < len && body[e] === LF) {
+      rec[r] = s;
+      rec[r + 1] = e + 1;
+      rec[r + 2] = KIND_VERBATIM;
+      outSize += e + 1 - s;
+      if (verbatim) {
+        if (runStart < 0) runStart = s;
+        else if (s !== runEnd) verbatim = false;
+        runEnd = e + 1;
+      }
+    } else {
+      rec[r] = s;
+      rec[r + 1] = e;
+      rec[r + 2] = KIND_APPEND_LF;
+      outSize += e - s + 1;
+      verbatim = false;
+    }
+    points++;
+  }
+
+  if (points === 0) return { body: new Uint8Array(0), points: 0 };
+  if (verbatim) {
+    return {
+      body: runStart === 0 && runEnd === len
+        ? body
+        : body.subarray(runStart, runEnd),
+      points,
+    };
+  }
+
+  const ts = missing > 0
+    ? renderTimestamp(now ?? currentNanoseconds(), unit)
+    : EMPTY;
+  const out = new Uint8Array(outSize + missing * ts.length);
+  let o = 0;
+  let cs = 0;
+  let ce = 0;
+  const stop = points * 3;
+  for (let r = 0; r < stop; r += 3) {
+    const a = rec[r]!;
+    const b = rec[r + 1]!;
+    const kind = rec[r + 2]!;
+    if (kind === KIND_VERBATIM) {
+      if (a !== ce) {
+        if (ce > cs) {
+          out.set(body.subarray(cs, ce), o);
+          o += ce - cs;
+        }
+        cs = a;
+      }
+      ce = b;
+      continue;
+    }
+    if (ce > cs) {
+      out.set(body.subarray(cs, ce), o);
+      o += ce - cs;
+      cs = ce = 0;
+    }
+    out.set(body.subarray(a, b), o);
+    o += b - a;
+    if (kind === KIND_APPEND_TS) {
+      out[o++] = SPACE;
+      out.set(ts, o);
+      o += ts.length;
+    }
+    out[o++] = LF;
+  }
+  if (ce > cs) {
+    out.set(body.subarray(cs, ce), o);
+    o += ce - cs;
+  }
+  return { body: o === out.length ? out : out.subarray(0, o), points };
+}
+
+// ---------------------------------------------------------------------------
+// Internals
+
+const LF = 0x0a;
+const SPACE = 0x20;
+const QUOTE = 0x22;
+const HASH = 0x23;
+const PLUS = 0x2b;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const EQUALS = 0x3d;
+const UPPER_E = 0x45;
+const UPPER_F = 0x46;
+const UPPER_N = 0x4e;
+const UPPER_T = 0x54;
+const BS = 0x5c;
+const LOWER_E = 0x65;
+const LOWER_F = 0x66;
+const LOWER_I = 0x69;
+const LOWER_N = 0x6e;
+const LOWER_T = 0x74;
+const LOWER_U = 0x75;
+
+/** Largest combined measurement and tag-set length (`models.MaxKeyLength`). */
+const MAX_KEY_LENGTH = 65535;
+/** Offsets are kept in an Int32Array. */
+const MAX_BODY = 0x7fff_fffe;
+
+const KIND_VERBATIM = 0;
+const KIND_APPEND_LF = 1;
+const KIND_APPEND_TS = 2;
+
+const EMPTY = new Uint8Array(0);
+
+function byteTable(chars: string): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let k = 0; k < chars.length; k++) table[chars.charCodeAt(k)] = 1;
+  return table;
+}
+
+/** Bytes the original skips before a line and between sections. */
+const BLANK = byteTable(" \t\0");
+/** Bytes that end or escape within a measurement name. */
+const MEASUREMENT_STOP = byteTable(", \\");
+/** Bytes that end or escape within a tag key or value. */
+const TAG_STOP = byteTable(", \\=");
+/** Bytes of interest in the field section outside a quoted string. */
+const FIELD_STOP = byteTable('\\"=, ');
+const DIGIT = byteTable("0123456789");
+
+function asciiDigits(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let k = 0; k < text.length; k++) out[k] = text.charCodeAt(k);
+  return out;
+}
+
+const INT64_MAX = asciiDigits("9223372036854775807");
+const INT64_MIN_ABS = asciiDigits("9223372036854775808");
+const UINT64_MAX = asciiDigits("18446744073709551615");
+
+/** Nanoseconds per unit, indexed like {@linkcode TIME_LIMIT}. */
+const UNIT_NANOS = [
+  1n,
+  1_000n,
+  1_000_000n,
+  1_000_000_000n,
+  60_000_000_000n,
+  3_600_000_000_000n,
+];
+/**
+ * Largest |timestamp| per unit: `timestamp × unit` must stay within
+ * ±9223372036854775806 ns (int64 minus the two sentinel values).
+ */
+const TIME_LIMIT = [
+  "9223372036854775806",
+  "9223372036854775",
+  "9223372036854",
+  "9223372036",
+  "153722867",
+  "2562047",
+].map(asciiDigits);
+/** Timestamps with at most this many digits need no range check. */
+const SAFE_DIGITS = TIME_LIMIT.map((limit) => limit.length - 1);
+const TIME_RANGE_REASON =
+  "time outside range -9223372036854775806 - 9223372036854775806";
+
+function unitIndex(precision: Precision): number {
+  switch (precision) {
+    case "n":
+      return 0;
+    case "u":
+      return 1;
+    case "ms":
+      return 2;
+    case "s":
+      return 3;
+    case "m":
+      return 4;
+    case "h":
+      return 5;
+    default:
+      throw new RangeError(
+        `Cannot normalize line protocol as 'precision' must be one of n, u, ms, s, m, h: current value is '${precision}'`,
+      );
+  }
+}
+
+/** Line records (start, end, kind) of the current call; reused across calls. */
+let records: Int32Array = new Int32Array(3 * 1024);
+
+function growRecords(old: Int32Array, needed: number): Int32Array {
+  let size = old.length * 2;
+  while (size < needed) size *= 2;
+  const grown = new Int32Array(size);
+  grown.set(old);
+  records = grown;
+  return grown;
+}
+
+/** Tag-key offsets (start, end pairs) of the line being parsed. */
+let tagKeys: Int32Array = new Int32Array(64);
+
+// Results of parseLine(); module state keeps the per-line path allocation-free.
+let failReason = "";
+let fieldsEnd = 0;
+let tsPresent = false;
+/** The key used escape runs longer than one backslash. */
+let keyComplex = false;
+
+function fail(reason: string): false {
+  failReason = reason;
+  return false;
+}
+
+function failAt(reason: string): -1 {
+  failReason = reason;
+  return -1;
+}
+
+/**
+ * Where the original's line splitter (`scanLine`) ends the line starting at
+ * `i`: at the first `\n` that is neither escaped by a backslash (pairwise) nor
+ * inside a double quote, counting quotes only after the first space and only
+ * where more `=` than `,` have been seen. Returns `len` when there is none.
+ */
+function scanLineEnd(buf: Uint8Array, i: number, len: number): number {
+  let quoted = false;
+  let fields = false;
+  let equals = 0;
+  let commas = 0;
+  while (i < len) {
+    const c = buf[i]!;
+    if (c === BS && i + 2 < len) {
+      i += 2;
+      continue;
+    }
+    if (c === SPACE) fields = true;
+    if (fields) {
+      if (!quoted && c === EQUALS) {
+        equals++;
+        i++;
+        continue;
+      }
+      if (!quoted && c === COMMA) {
+        commas++;
+        i++;
+        continue;
+      }
+      if (c === QUOTE && equals > commas) {
+        quoted = !quoted;
+        i++;
+        continue;
+      }
+    }
+    if (c === LF && !quoted) break;
+    i++;
+  }
+  return i;
+}
+
+function countNewlines(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (buf[i] === LF) n++;
+  return n;
+}
+
+/**
+ * Skips an escape in a measurement or tag, where a byte counts as escaped
+ * when the byte before it is a backslash: the whole run of backslashes and
+ * the byte after it. Returns the index after that byte.
+ */
+function skipKeyEscape(buf: Uint8Array, i: number, e: number): number {
+  let j = i + 1;
+  while (j < e && buf[j] === BS) j++;
+  if (j - i > 1) keyComplex = true;
+  return j + 1;
+}
+
+/**
+ * Checks one line, `buf[s, e)` with `s` at its first non-blank byte, the way
+ * the original's `parsePoint` does. On success sets `fieldsEnd` and
+ * `tsPresent`; on failure sets `failReason`.
+ */
+function parseLine(
+  buf: Uint8Array,
+  s: number,
+  e: number,
+  unit: number,
+): boolean {
+  keyComplex = false;
+  let i = s;
+  let c = 0;
+
+  // Measurement.
+  if (buf[s] === COMMA) return fail("missing measurement");
+  for (;;) {
+    while (i < e && MEASUREMENT_STOP[buf[i]!] === 0) i++;
+    if (i >= e) return fail("missing fields");
+    c = buf[i]!;
+    if (c === BS) {
+      i = skipKeyEscape(buf, i, e);
+      continue;
+    }
+    break;
+  }
+
+  // Tags.
+  if (c === COMMA) {
+    i++;
+    let tags = 0;
+    let sorted = true;
+    let duplicate = false;
+    for (;;) {
+      if (i >= e) return fail("missing tag key");
+      c = buf[i]!;
+      if (c === SPACE || c === COMMA || c === EQUALS) {
+        return fail("missing tag key");
+      }
+      const keyStart = i;
+      for (;;) {
+        while (i < e && TAG_STOP[buf[i]!] === 0) i++;
+        if (i >= e) return fail("missing tag value");
+        c = buf[i]!;
+        if (c === BS) {
+          i = skipKeyEscape(buf, i, e);
+          continue;
+        }
+        if (c === EQUALS) break;
+        return fail("missing tag value");
+      }
+      const t = tags * 2;
+      if (t + 2 > tagKeys.length) {
+        const grown = new Int32Array(tagKeys.length * 2);
+        grown.set(tagKeys);
+        tagKeys = grown;
+      }
+      tagKeys[t] = keyStart;
+      tagKeys[t + 1] = i;
+      if (sorted && tags > 0) {
+        const order = compareBytes(
+          buf,
+          tagKeys[t - 2]!,
+          tagKeys[t - 1]!,
+          keyStart,
+          i,
+        );
+        if (order === 0) duplicate = true;
+        else if (order > 0) sorted = false;
+      }
+      tags++;
+
+      // Tag value; its first byte is never taken for a separator `=`.
+      i++;
+      if (i >= e) return fail("missing tag value");
+      c = buf[i]!;
+      if (c === COMMA || c === SPACE) return fail("missing tag value");
+      i = c === BS ? skipKeyEscape(buf, i, e) : i + 1;
+      for (;;) {
+        while (i < e && TAG_STOP[buf[i]!] === 0) i++;
+        if (i >= e) return fail("missing fields");
+        c = buf[i]!;
+        if (c === BS) {
+          i = skipKeyEscape(buf, i, e);
+          continue;
+        }
+        break;
+      }
+      if (c === EQUALS) return fail("invalid tag format");
+      if (c === SPACE) break;
+      i++;
+    }
+    if (duplicate || (!sorted && hasDuplicateKey(buf, tags))) {
+      return fail("duplicate tags");
+    }
+  }
+
+  const keyEnd = i;
+  if (keyEnd - s > MAX_KEY_LENGTH) {
+    return fail(`max key length exceeded: ${keyEnd - s} > ${MAX_KEY_LENGTH}`);
+  }
+
+  // Fields.
+  while (i < e && BLANK[buf[i]!] !== 0) i++;
+  const fieldsStart = i;
+  let equals = 0;
+  let commas = 0;
+  // Set when a backslash sits outside a quoted string, or a comma-separated
+  // part of the section does not hold exactly one `=`.
+  let irregular = false;
+  while (i < e) {
+    c = buf[i]!;
+    if (FIELD_STOP[c] === 0) {
+      i++;
+      continue;
+    }
+    if (c === BS) {
+      if (i + 1 < e) {
+        irregular = true;
+        i += 2;
+      } else {
+        i++;
+      }
+      continue;
+    }
+    if (c === QUOTE) {
+      i++;
+      if (equals > commas) {
+        for (;;) {
+          if (i >= e) return fail("unbalanced quotes");
+          c = buf[i]!;
+          if (c === QUOTE) {
+            i++;
+            break;
+          }
+          i += c === BS && i + 1 < e ? 2 : 1;
+        }
+      }
+      continue;
+    }
+    if (c === EQUALS) {
+      if (equals !== commas) irregular = true;
+      equals++;
+      const before = buf[i - 1];
+      if ((before === SPACE || before === COMMA) && buf[i - 2] !== BS) {
+        return fail("missing field key");
+      }
+      if (i + 1 >= e) return fail("missing field value");
+      c = buf[i + 1]!;
+      if (c === COMMA || c === SPACE) return fail("missing field value");
+      if (
+        DIGIT[c] !== 0 || c === DOT || c === MINUS || c === UPPER_N ||
+        c === LOWER_N
+      ) {
+        i = scanNumber(buf, i + 1, e);
+        if (i < 0) return false;
+      } else if (c !== QUOTE) {
+        i = scanBoolean(buf, i + 1, e);
+        if (i < 0) return false;
+      } else {
+        i++;
+      }
+      continue;
+    }
+    if (c === COMMA) {
+      if (equals !== commas + 1) irregular = true;
+      commas++;
+      i++;
+      continue;
+    }
+    break; // unquoted space
+  }
+  if (equals === 0 || commas !== equals - 1) {
+    return fail("invalid field format");
+  }
+  const fieldsStop = i;
+
+  // The original walks the fields once more, splitting them with slightly
+  // different rules; that walk can only disagree on an irregular section, and
+  // can only hit the key limit when the whole section could.
+  if (
+    irregular ||
+    keyEnd - s + 4 + (fieldsStop - fieldsStart) > MAX_KEY_LENGTH
+  ) {
+    const reason = walkFields(buf, fieldsStart, fieldsStop, keyEnd - s);
+    if (reason !== null) return fail(reason);
+  }
+
+  // Timestamp.
+  while (i < e && BLANK[buf[i]!] !== 0) i++;
+  const tsStart = i;
+  if (i < e && buf[i] === MINUS) i++;
+  while (i < e && DIGIT[buf[i]!] !== 0) i++;
+  if (i < e) {
+    c = buf[i]!;
+    if (c !== SPACE && c !== LF) return fail("bad timestamp");
+  }
+  fieldsEnd = fieldsStop;
+  if (i === tsStart) {
+    tsPresent = false;
+    return true;
+  }
+  const tsEnd = i;
+  const negative = buf[tsStart] === MINUS;
+  const digits = negative ? tsStart + 1 : tsStart;
+  if (digits === tsEnd) {
+    return fail('strconv.ParseInt: parsing "-": invalid syntax');
+  }
+  if (tsEnd - digits > SAFE_DIGITS[unit]!) {
+    if (exceeds(buf, digits, tsEnd, negative ? INT64_MIN_ABS : INT64_MAX)) {
+      return fail(
+        `strconv.ParseInt: parsing "${
+          ascii(buf, tsStart, tsEnd)
+        }": value out of range`,
+      );
+    }
+    if (exceeds(buf, digits, tsEnd, TIME_LIMIT[unit]!)) {
+      return fail(TIME_RANGE_REASON);
+    }
+  }
+  for (; i < e; i++) if (buf[i] !== SPACE) return fail("point is invalid");
+  tsPresent = true;
+  return true;
+}
+
+/**
+ * Scans a number field value starting at `start` like the original's
+ * `scanNumber` (with unsigned support on). Returns the index after it, or -1.
+ */
+function scanNumber(buf: Uint8Array, start: number, e: number): number {
+  let i = start;
+  let isInt = false;
+  let isUnsigned = false;
+  let decimal = false;
+  let scientific = false;
+  if (buf[i] === MINUS) {
+    i++;
+    if (i === e) return failAt("invalid number");
+  }
+  while (i < e) {
+    const c = buf[i]!;
+    if (DIGIT[c] !== 0) {
+      i++;
+      continue;
+    }
+    if (c === COMMA || c === SPACE) break;
+    if (c === LOWER_I && i > start && !isInt && !isUnsigned) {
+      isInt = true;
+    } else if (c === LOWER_U && i > start && !isInt && !isUnsigned) {
+      isUnsigned = true;
+    } else if (c === DOT) {
+      if (decimal) return failAt("invalid number");
+      decimal = true;
+    } else if (i > start && (c === LOWER_E || c === UPPER_E)) {
+      scientific = true;
+    } else if (
+      (c === PLUS || c === MINUS) &&
+      (buf[i - 1] === LOWER_E || buf[i - 1] === UPPER_E)
+    ) {
+      // exponent sign
+    } else {
+      return failAt("invalid number"); // includes NaN
+    }
+    i++;
+  }
+  if ((isInt || isUnsigned) && (decimal || scientific)) {
+    return failAt("invalid number");
+  }
+  const negative = buf[start] === MINUS;
+  let digits = i - start;
+  if (isInt) digits--;
+  if (decimal) digits--;
+  if (negative) digits--;
+  if (digits === 0) return failAt("invalid number");
+
+  if (isInt) {
+    if (buf[i - 1] !== LOWER_I) return failAt("invalid number");
+    if (i - 1 - start >= 19) {
+      const from = negative ? start + 1 : start;
+      if (exceeds(buf, from, i - 1, negative ? INT64_MIN_ABS : INT64_MAX)) {
+        const text = ascii(buf, start, i - 1);
+        return failAt(
+          `unable to parse integer ${text}: strconv.ParseInt: parsing "${text}": value out of range`,
+        );
+      }
+    }
+  } else if (isUnsigned) {
+    if (buf[i - 1] !== LOWER_U || negative) return failAt("invalid number");
+    if (i - 1 - start >= 20 && exceeds(buf, start, i - 1, UINT64_MAX)) {
+      const text = ascii(buf, start, i - 1);
+      return failAt(
+        `unable to parse unsigned ${text}: strconv.ParseUint: parsing "${text}": value out of range`,
+      );
+    }
+  } else if (scientific || i - start >= 25) {
+    // The scanner has limited the text to Go float syntax up to details such
+    // as `1e` or `1e5e5`, where Number() and strconv.ParseFloat agree.
+    if (!Number.isFinite(Number(ascii(buf, start, i)))) {
+      return failAt("invalid float");
+    }
+  }
+  return i;
+}
+
+/**
+ * Scans a boolean field value (t, T, true, True, TRUE, f, F, false, False,
+ * FALSE) starting at `start`. Returns the index after it, or -1.
+ */
+function scanBoolean(buf: Uint8Array, start: number, e: number): number {
+  const first = buf[start];
+  let i = start + 1;
+  while (i < e) {
+    const c = buf[i];
+    if (c === COMMA || c === SPACE) break;
+    i++;
+  }
+  const n = i - start;
+  let valid = false;
+  switch (first) {
+    case LOWER_T:
+      valid = n === 1 || (n === 4 && matches(buf, start + 1, "rue"));
+      break;
+    case UPPER_T:
+      valid = n === 1 ||
+        (n === 4 && (matches(buf, start + 1, "RUE") ||
+          matches(buf, start + 1, "rue")));
+      break;
+    case LOWER_F:
+      valid = n === 1 || (n === 5 && matches(buf, start + 1, "alse"));
+      break;
+    case UPPER_F:
+      valid = n === 1 ||
+        (n === 5 && (matches(buf, start + 1, "ALSE") ||
+          matches(buf, start + 1, "alse")));
+      break;
+  }
+  return valid ? i : failAt("invalid boolean");
+}
+
+function matches(buf: Uint8Array, at: number, text: string): boolean {
+  for (let k = 0; k < text.length; k++) {
+    if (buf[at + k] !== text.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/**
+ * The original's second pass over the field section (`walkFields`): keys end
+ * at an `=` not preceded by a backslash, string values only know `\"` and
+ * `\\`. Returns the reason it fails, or null.
+ */
+function walkFields(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  keyLength: number,
+): string | null {
+  let p = from;
+  while (p < to) {
+    let k = p;
+    while (k < to && !(buf[k] === EQUALS && (k === p || buf[k - 1] !== BS))) {
+      k++;
+    }
+    if (k > to - 2) return `invalid value: field-key=${ascii(buf, p, k)}`;
+    let v = k + 1;
+    let quoted = false;
+    while (v < to) {
+      const c = buf[v];
+      if (
+        c === BS && v + 1 < to && (buf[v + 1] === QUOTE || buf[v + 1] === BS)
+      ) {
+        v += 2;
+        continue;
+      }
+      if (c === QUOTE) quoted = !quoted;
+      else if (c === COMMA && !quoted) break;
+      v++;
+    }
+    const size = keyLength + 4 + (k - p);
+    if (size > MAX_KEY_LENGTH) {
+      return `max key length exceeded: ${size} > ${MAX_KEY_LENGTH}`;
+    }
+    p = v < to ? v + 1 : v;
+  }
+  return null;
+}
+
+/** Byte-wise comparison of `buf[a0, a1)` and `buf[b0, b1)` (Go's bytes.Compare). */
+function compareBytes(
+  buf: Uint8Array,
+  a0: number,
+  a1: number,
+  b0: number,
+  b1: number,
+): number {
+  const n = Math.min(a1 - a0, b1 - b0);
+  for (let k = 0; k < n; k++) {
+    const d = buf[a0 + k]! - buf[b0 + k]!;
+    if (d !== 0) return d;
+  }
+  return (a1 - a0) - (b1 - b0);
+}
+
+/** Whether two of the first `count` tag keys in `tagKeys` are equal. */
+function hasDuplicateKey(buf: Uint8Array, count: number): boolean {
+  if (count <= 32) {
+    for (let a = 0; a < count; a++) {
+      const a0 = tagKeys[2 * a]!;
+      const a1 = tagKeys[2 * a + 1]!;
+      for (let b = a + 1; b < count; b++) {
+        const b0 = tagKeys[2 * b]!;
+        const b1 = tagKeys[2 * b + 1]!;
+        if (b1 - b0 === a1 - a0 && compareBytes(buf, a0, a1, b0, b1) === 0) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+  const order = Array.from({ length: count }, (_, k) => k);
+  order.sort((x, y) =>
+    compareBytes(
+      buf,
+      tagKeys[2 * x]!,
+      tagKeys[2 * x + 1]!,
+      tagKeys[2 * y]!,
+      tagKeys[2 * y + 1]!,
+    )
+  );
+  for (let k = 1; k < count; k++) {
+    const x = order[k - 1]!;
+    const y = order[k]!;
+    if (
+      compareBytes(
+        buf,
+        tagKeys[2 * x]!,
+        tagKeys[2 * x + 1]!,
+        tagKeys[2 * y]!,
+        tagKeys[2 * y + 1]!,
+      ) === 0
+    ) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the unsigned decimal `buf[from, to)` (leading zeros allowed) is
+ * greater than `limit` (ASCII digits without leading zeros).
+ */
+function exceeds(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  limit: Uint8Array,
+): boolean {
+  while (from < to && buf[from] === 0x30) from++;
+  const n = to - from;
+  if (n !== limit.length) return n > limit.length;
+  for (let k = 0; k < n; k++) {
+    const d = buf[from + k]! - limit[k]!;
+    if (d !== 0) return d > 0;
+  }
+  return false;
+}
+
+const latin1 = new TextDecoder("latin1");
+
+/** Text of `buf[from, to)`, one character per byte (error paths and floats). */
+function ascii(buf: Uint8Array, from: number, to: number): string {
+  if (to - from > 64) return latin1.decode(buf.subarray(from, to));
+  let text = "";
+  for (let k = from; k < to; k++) text += String.fromCharCode(buf[k]!);
+  return text;
+}
+
+/** `floor(now / unit)` as ASCII digits. */
+function renderTimestamp(now: bigint, unit: number): Uint8Array {
+  const nanos = UNIT_NANOS[unit]!;
+  let value = now / nanos;
+  if (now < 0n && value * nanos !== now) value -= 1n;
+  return asciiDigits(value.toString());
+}
+
+let wallAnchor = 0;
+let monotonicAnchor = 0;
+
+/**
+ * Wall-clock time in nanoseconds with sub-millisecond resolution: the
+ * monotonic clock, re-anchored to Date.now() whenever they drift apart by
+ * more than a millisecond. Requests that share a series then rarely share a
+ * filled-in timestamp, as with Go's time.Now().
+ */
+function currentNanoseconds(): bigint {
+  const wall = Date.now();
+  const monotonic = performance.now();
+  let ms = wallAnchor + (monotonic - monotonicAnchor);
+  if (wallAnchor === 0 || Math.abs(ms - wall) > 1) {
+    wallAnchor = wall;
+    monotonicAnchor = monotonic;
+    ms = wall;
+  }
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n +
+    BigInt(Math.floor((ms - whole) * 1e6));
+}

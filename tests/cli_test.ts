@@ -1,0 +1,303 @@
+/**
+ * The `influxdb-relay` command as users run it: flags, exit codes and
+ * messages (spec §1, D1, D4, D13), a real process serving writes, and
+ * graceful shutdown on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { startFakeBackend } from "./_fake_backend.ts";
+import { waitFor } from "./_wait.ts";
+
+const ROOT = fromFileUrl(new URL("../", import.meta.url));
+const MAIN = `${ROOT}main.ts`;
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(...args: string[]): Promise<Run> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+async function tempConfig(text: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".toml" });
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+Deno.test("main.ts --help, -h and -help print usage and exit 0", async () => {
+  for (const flag of ["--help", "-h", "-help"]) {
+    const result = await run(flag);
+    assert.equal(result.code, 0, flag);
+    assert.match(result.stdout, /Usage: influxdb-relay --config <file>/);
+    assert.match(result.stdout, /Configuration file to use/);
+  }
+});
+
+Deno.test("main.ts --version prints the relay and Deno versions", async () => {
+  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  for (const flag of ["--version", "-version"]) {
+    const result = await run(flag);
+    assert.equal(result.code, 0);
+    assert.equal(
+      result.stdout.trim(),
+      `influxdb-relay ${denoJson.version} (deno ${Deno.version.deno}, ${Deno.build.target})`,
+    );
+  }
+});
+
+Deno.test("main.ts without a config prints Missing configuration file and exits 1", async () => {
+  for (const args of [[], ["-config="], ["--config", ""]]) {
+    const result = await run(...args);
+    assert.equal(result.code, 1, args.join(" "));
+    assert.match(result.stderr, /^Missing configuration file\n/);
+    assert.match(result.stderr, /Usage: influxdb-relay/);
+    assert.equal(result.stdout, "");
+  }
+});
+
+Deno.test("main.ts exits 2 with usage on an unknown flag", async () => {
+  for (const flag of ["-foo", "--foo", "-x"]) {
+    const result = await run(flag);
+    assert.equal(result.code, 2, flag);
+    assert.match(result.stderr, /Unknown option/);
+    assert.match(result.stderr, /Usage: influxdb-relay/);
+  }
+});
+
+Deno.test("main.ts --check-config accepts Go-style and GNU-style config flags", async () => {
+  const sample = `${ROOT}tests/testdata/sample.toml`;
+  for (
+    const args of [
+      ["-config", sample],
+      [`-config=${sample}`],
+      ["--config", sample],
+      [`--config=${sample}`],
+    ]
+  ) {
+    const result = await run("--check-config", ...args);
+    assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(
+      result.stdout,
+      /: OK: http "[^"]+" on 127\.0\.0\.1:9096 -> 2 output\(s\)/,
+    );
+  }
+});
+
+Deno.test("main.ts exits 1 naming file, key path and value for a bad config (D1)", async () => {
+  const path = await tempConfig(`
+[[http]]
+bind-addr = "127.0.0.1:0"
+output = [
+  { name = "a", location = "http://127.0.0.1:8086/write" },
+  { name = "b", location = "http://127.0.0.1:7086/write", timeout = "abc" },
+]
+`);
+  try {
+    const result = await run("--config", path);
+    assert.equal(result.code, 1);
+    assert.ok(result.stderr.includes(path), result.stderr);
+    assert.match(result.stderr, /http\[0\]\.output\[1\]\.timeout/);
+    assert.match(result.stderr, /"abc"/);
+    const check = await run("--check-config", "--config", path);
+    assert.equal(check.code, 1);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main.ts suggests the closest key for an unknown key", async () => {
+  const path = await tempConfig(`
+[[http]]
+bind_addr = "127.0.0.1:0"
+`);
+  try {
+    const result = await run("--config", path);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /http\[0\]\.bind_addr/);
+    assert.match(result.stderr, /did you mean "bind-addr"/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main.ts exits 1 when the config file cannot be read", async () => {
+  const result = await run("--config", "/nonexistent/relay.toml");
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /\/nonexistent\/relay\.toml/);
+});
+
+Deno.test("main.ts exits 1 when ssl-combined-pem cannot be loaded (D13)", async () => {
+  const path = await tempConfig(`
+[[http]]
+name = "tls"
+bind-addr = "127.0.0.1:0"
+ssl-combined-pem = "/nonexistent/relay.pem"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]
+`);
+  try {
+    const result = await run("--config", path);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Cannot start HTTPS relay "tls"/);
+    assert.match(result.stderr, /\/nonexistent\/relay\.pem/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main.ts exits 1 when the listen address is in use", async () => {
+  using blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const path = await tempConfig(`
+[[http]]
+name = "busy"
+bind-addr = "127.0.0.1:${blocker.addr.port}"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]
+`);
+  try {
+    const result = await run("--config", path);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Cannot start HTTP relay "busy"/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+/** Reads stderr of a running relay until its listener's address is logged. */
+async function listenAddress(
+  stderr: ReadableStream<Uint8Array>,
+  log: string[],
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  const reader = stderr.getReader();
+  const found = Promise.withResolvers<string>();
+  (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      const match = buffered.match(/Starting HTTP relay "[^"]*" on (\S+)/);
+      if (match) found.resolve(match[1]!);
+    }
+    log.push(buffered);
+    found.reject(new Error(`relay exited before listening:\n${buffered}`));
+  })();
+  return await found.promise;
+}
+
+Deno.test("main.ts serves writes and drains an in-flight write on SIGTERM (D4)", async () => {
+  await using backend = await startFakeBackend({
+    respond: (_req, index) => index === 1 ? { delayMs: 500 } : {},
+  });
+  const path = await tempConfig(`
+[[http]]
+name = "cli"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "fake", location = "${backend.writeUrl}" }]
+`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, "-config", path],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  try {
+    const address = await listenAddress(child.stderr, log);
+    const first = await fetch(`http://${address}/write?db=x`, {
+      method: "POST",
+      body: "cpu value=1 1\n",
+    });
+    assert.equal(first.status, 204);
+    await first.body?.cancel();
+    const slow = fetch(`http://${address}/write?db=x`, {
+      method: "POST",
+      body: "cpu value=2 2\n",
+    });
+    await backend.waitForRequests(2);
+    child.kill("SIGTERM");
+    const response = await slow;
+    assert.equal(response.status, 204);
+    await response.body?.cancel();
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    await waitFor(() => log.length > 0, { message: "stderr not closed" });
+    assert.match(log[0]!, /Received SIGTERM/);
+    assert.match(log[0]!, /Stopped \(all writes finished\)/);
+    assert.deepEqual(backend.requests.map((r) => r.text), [
+      "cpu value=1 1\n",
+      "cpu value=2 2\n",
+    ]);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.status;
+    await Deno.remove(path);
+  }
+});
+
+Deno.test({
+  name: "deno task compile builds a binary that runs (needs DENORT_BIN)",
+  ignore: Deno.env.get("DENORT_BIN") === undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = `${dir}/influxdb-relay`;
+      const compile = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "compile",
+          ...PERMISSIONS,
+          "--output",
+          out,
+          MAIN,
+        ],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(
+        compile.code,
+        0,
+        new TextDecoder().decode(compile.stderr),
+      );
+      const version = await new Deno.Command(out, {
+        args: ["--version"],
+        stdout: "piped",
+      }).output();
+      assert.equal(version.code, 0);
+      assert.match(
+        new TextDecoder().decode(version.stdout),
+        /^influxdb-relay /,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+if (Deno.env.get("DENORT_BIN") === undefined) {
+  // deno-lint-ignore no-console
+  console.error(
+    "cli_test: the compile test is SKIPPED: deno compile needs the denort runtime, which it downloads from the internet; set DENORT_BIN to a denort binary to run it",
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * Keeps data flowing one way (listener → validate → fan-out → backend):
+ * fails on any relay-internal import the layering table of STYLE.md forbids.
+ */
+import assert from "node:assert/strict";
+import { relative } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+const ROOT = fromFileUrl(new URL("../", import.meta.url));
+
+/** Relay-internal modules each module may import; anything else fails. */
+const ALLOWED: Record<string, readonly string[]> = {
+  "main.ts": ["relay/mod.ts", "relay/log.ts", "deno.json"],
+  "relay/mod.ts": [
+    "relay/service.ts",
+    "relay/config.ts",
+    "relay/duration.ts",
+    "relay/log.ts",
+  ],
+  "relay/service.ts": ["*"],
+  "relay/http_listener.ts": [
+    "relay/line_protocol.ts",
+    "relay/batch.ts",
+    "relay/response_rule.ts",
+    "relay/query_string.ts",
+    "relay/gzip.ts",
+    "relay/log.ts",
+  ],
+  "relay/fanout.ts": [
+    "relay/backend.ts",
+    "relay/batch.ts",
+    "relay/response_rule.ts",
+    "relay/log.ts",
+  ],
+  "relay/response_rule.ts": ["relay/backend.ts"],
+  "relay/http_backend.ts": [
+    "relay/backend.ts",
+    "relay/batch.ts",
+    "relay/log.ts",
+  ],
+  "relay/backend.ts": ["relay/batch.ts"],
+  "relay/config.ts": ["relay/duration.ts"],
+  "relay/batch.ts": [],
+  "relay/line_protocol.ts": [],
+  "relay/query_string.ts": [],
+  "relay/gzip.ts": [],
+  "relay/duration.ts": [],
+  "relay/log.ts": [],
+  "deno.json": [],
+};
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: {
+    code?: { specifier: string };
+    type?: { specifier: string };
+  }[];
+}
+
+async function importGraph(): Promise<Map<string, string[]>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: InfoModule[];
+  };
+  const local = (specifier: string) =>
+    specifier.startsWith("file://")
+      ? relative(ROOT, fromFileUrl(specifier))
+      : null;
+  const graph = new Map<string, string[]>();
+  for (const module of info.modules) {
+    const from = local(module.specifier);
+    if (from === null) continue;
+    const to = (module.dependencies ?? [])
+      .flatMap((d) => [d.code?.specifier, d.type?.specifier])
+      .filter((s): s is string => s !== undefined)
+      .map(local)
+      .filter((s): s is string => s !== null);
+    graph.set(from, [...new Set(to)]);
+  }
+  return graph;
+}
+
+Deno.test("the import graph only has edges the layering allows", async () => {
+  const graph = await importGraph();
+  assert.ok(graph.has("relay/http_listener.ts"), "graph misses the listener");
+  const violations: string[] = [];
+  for (const [from, targets] of graph) {
+    const allowed = ALLOWED[from];
+    if (allowed === undefined) {
+      violations.push(`${from} has no entry in the layering table`);
+      continue;
+    }
+    if (allowed.includes("*")) continue;
+    for (const to of targets) {
+      if (!allowed.includes(to)) violations.push(`${from} imports ${to}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("nothing imports the composition root or main.ts", async () => {
+  const graph = await importGraph();
+  const offenders = [...graph].filter(([from, targets]) =>
+    from !== "relay/mod.ts" && from !== "main.ts" &&
+    targets.some((to) => to === "relay/service.ts" || to === "main.ts")
+  );
+  assert.deepEqual(offenders.map(([from]) => from), []);
+});

@@ -1,0 +1,174 @@
+/**
+ * HTTPS in and out: a listener serving from `ssl-combined-pem` (one PEM file
+ * holding the certificate and the key), and an `https` output whose
+ * self-signed certificate is accepted only with `skip-tls-verification`.
+ */
+import assert from "node:assert/strict";
+import { startFakeBackend } from "./_fake_backend.ts";
+import { startRelay } from "./_relay.ts";
+
+async function openssl(args: string[]): Promise<void> {
+  const result = await new Deno.Command("openssl", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+}
+
+/**
+ * Makes a throwaway CA and a server certificate for 127.0.0.1 signed by it.
+ * Returns the combined PEM (chain + key) and the CA certificate.
+ */
+async function testCertificates(
+  dir: string,
+): Promise<{ pem: string; ca: string }> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=test CA",
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.pem`,
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    `${dir}/server.key`,
+    "-out",
+    `${dir}/server.csr`,
+  ]);
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1\n");
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/server.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/ext.cnf`,
+    "-out",
+    `${dir}/server.pem`,
+  ]);
+  const combined = `${dir}/combined.pem`;
+  await Deno.writeTextFile(
+    combined,
+    (await Deno.readTextFile(`${dir}/server.pem`)) +
+      (await Deno.readTextFile(`${dir}/server.key`)),
+  );
+  return { pem: combined, ca: await Deno.readTextFile(`${dir}/ca.pem`) };
+}
+
+const opensslMissing = (() => {
+  try {
+    new Deno.Command("openssl", { args: ["version"] }).outputSync();
+    return false;
+  } catch {
+    return true;
+  }
+})();
+
+Deno.test({
+  name:
+    "relay serves HTTPS from ssl-combined-pem and writes to an https output with skip-tls-verification",
+  ignore: opensslMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const { pem, ca } = await testCertificates(dir);
+      await using sink = await startFakeBackend();
+      // The TLS relay is itself the https backend of the second relay.
+      await using tlsRelay = await startRelay(`
+[[http]]
+name = "tls"
+bind-addr = "127.0.0.1:0"
+ssl-combined-pem = "${pem}"
+output = [{ name = "sink", location = "${sink.writeUrl}" }]
+`);
+      assert.match(tlsRelay.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const client = Deno.createHttpClient({ caCerts: [ca] });
+      try {
+        const direct = await fetch(`${tlsRelay.url}/write?db=x`, {
+          method: "POST",
+          body: "cpu value=1 1\n",
+          client,
+        });
+        assert.equal(direct.status, 204);
+        await direct.body?.cancel();
+      } finally {
+        client.close();
+      }
+      await sink.waitForRequests(1);
+      assert.equal(sink.requests[0]!.text, "cpu value=1 1\n");
+
+      await using front = await startRelay(
+        `
+[[http]]
+name = "front"
+bind-addr = "127.0.0.1:0"
+output = [
+  { name = "insecure", location = "${tlsRelay.url}/write", skip-tls-verification = true },
+]
+[[http]]
+name = "strict"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "verified", location = "${tlsRelay.url}/write" }]
+`,
+        { logging: false },
+      );
+      const [insecure, strict] = front.service.listeners;
+      const accepted = await fetch(`${insecure!.url}/write?db=x`, {
+        method: "POST",
+        body: "cpu value=2 2\n",
+      });
+      assert.equal(accepted.status, 204);
+      await accepted.body?.cancel();
+      await sink.waitForRequests(2);
+      assert.equal(sink.requests[1]!.text, "cpu value=2 2\n");
+
+      const refused = await fetch(`${strict!.url}/write?db=x`, {
+        method: "POST",
+        body: "cpu value=3 3\n",
+      });
+      assert.equal(refused.status, 503);
+      assert.equal(
+        await refused.text(),
+        '{"error":"unable to write points"}\n',
+      );
+      assert.equal(sink.requests.length, 2);
+      // Logs of every relay in this process go to the first relay's sink.
+      const messages = tlsRelay.messages();
+      assert.ok(
+        messages.some((m) => m.startsWith('Starting HTTPS relay "tls" on ')),
+        messages.join("\n"),
+      );
+      assert.ok(
+        messages.some((m) =>
+          m.startsWith(
+            'Problem posting to relay "strict" backend "verified": POST "https://127.0.0.1:',
+          )
+        ),
+        messages.join("\n"),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
