@@ -171,49 +171,48 @@ export function normalizeLines(
   let runStart = -1;
   let runEnd = -1;
   let rec = records;
+  junctions.length = 0;
 
   while (pos < len) {
     const lineStart = pos;
-    let nl = body.indexOf(LF, pos);
-    if (nl < 0) nl = len;
-
     let s = pos;
     let leadingSpace = false;
-    while (s < nl) {
+    while (s < len) {
       const c = body[s]!;
       if (BLANK[c] === 0) break;
       if (c === SPACE) leadingSpace = true;
       s++;
     }
-    if (s === nl) {
-      // Empty or blank: nothing in it can extend the line past `nl`.
-      pos = nl + 1;
+    if (s === len || body[s] === LF) {
+      // Empty or blank: nothing in it can extend the line past this `\n`.
+      pos = s + 1;
       lineNo++;
       continue;
     }
-
-    let end = nl;
-    let e = nl;
     if (body[s] === HASH) {
-      end = scanLineEnd(body, lineStart, len);
+      const end = scanLineEnd(body, lineStart, len);
       lineNo += 1 + countNewlines(body, lineStart, end);
       pos = end + 1;
       continue;
     }
 
-    let ok = parseLine(body, s, nl, unit);
-    // Fast path: the line ends at the first `\n` unless the original's line
-    // splitter could see it differently (quotes opened by its own counting,
-    // escaped newline, escape pairing that differs from the key scanner's).
+    // Fast pass: the line ends at the first `\n`. It stands unless the
+    // original's splitter could end the line elsewhere (its own quote
+    // counting after leading spaces, escape pairing that differs from the key
+    // scanner's, an escaped newline); the exact pass also words errors.
+    let ok = parseLine(body, s, len, unit, LF);
+    let end = parsedLineEnd;
+    let e = end;
     if (
-      !ok || leadingSpace || keyComplex || (nl < len && body[nl - 1] === BS)
+      !ok || leadingSpace || keyComplex || (end < len && body[end - 1] === BS)
     ) {
-      end = scanLineEnd(body, lineStart, len);
-      if (end !== nl) {
+      const exact = scanLineEnd(body, lineStart, len);
+      if (!ok || exact !== end) {
+        end = exact;
         e = body[end - 1] === LF ? end - 1 : end;
-        ok = parseLine(body, s, e, unit);
+        ok = parseLine(body, s, e, unit, NO_TERMINATOR);
+        if (!ok) throw new LineProtocolError(lineNo, failReason);
       }
-      if (!ok) throw new LineProtocolError(lineNo, failReason);
       lineNo += countNewlines(body, lineStart, end);
     }
     lineNo++;
@@ -221,33 +220,43 @@ export function normalizeLines(
 
     const r = points * 3;
     if (r + 3 > rec.length) rec = growRecords(rec, r + 3);
-    if (!tsPresent) {
-      rec[r] = s;
-      rec[r + 1] = fieldsEnd;
-      rec[r + 2] = KIND_APPEND_TS;
-      outSize += fieldsEnd - s + 2;
+    let kind: number;
+    let b: number;
+    if (!parsedTimestamp) {
+      kind = KIND_APPEND_TS;
+      b = parsedFieldsEnd;
+      outSize += parsedFieldsEnd - s + 2;
       missing++;
-      verbatim = false;
     } else if (e < len && body[e] === LF) {
-      rec[r] = s;
-      rec[r + 1] = e + 1;
-      rec[r + 2] = KIND_VERBATIM;
-      outSize += e + 1 - s;
-      if (verbatim) {
-        if (runStart < 0) runStart = s;
-        else if (s !== runEnd) verbatim = false;
-        runEnd = e + 1;
-      }
+      kind = KIND_VERBATIM;
+      b = e + 1;
+      outSize += b - s;
     } else {
-      rec[r] = s;
-      rec[r + 1] = e;
-      rec[r + 2] = KIND_APPEND_LF;
+      kind = KIND_APPEND_LF;
+      b = e;
       outSize += e - s + 1;
-      verbatim = false;
+    }
+    if (body[parsedFieldsStart] === EQUALS) {
+      // An empty first field key after a tab or NUL separator: the original
+      // sends `<key> =…`, which its backends reject; send the same.
+      kind |= KIND_JOIN;
+      junctions.push(parsedKeyEnd, parsedFieldsStart);
+      outSize -= parsedFieldsStart - parsedKeyEnd - 1;
+    }
+    rec[r] = s;
+    rec[r + 1] = b;
+    rec[r + 2] = kind;
+    if (verbatim) {
+      if (kind !== KIND_VERBATIM) verbatim = false;
+      else if (runStart < 0) runStart = s;
+      else if (s !== runEnd) verbatim = false;
+      runEnd = b;
     }
     points++;
   }
 
+  // Do not keep the scratch of a huge body alive between calls.
+  if (rec.length > RECORDS_KEPT) records = new Int32Array(RECORDS_INITIAL);
   if (points === 0) return { body: new Uint8Array(0), points: 0 };
   if (verbatim) {
     return {
@@ -263,11 +272,13 @@ export function normalizeLines(
     : EMPTY;
   const out = new Uint8Array(outSize + missing * ts.length);
   let o = 0;
-  let cs = 0;
-  let ce = 0;
+  // Pending run of verbatim lines that are contiguous in the input.
+  let cs = -1;
+  let ce = -1;
+  let join = 0;
   const stop = points * 3;
   for (let r = 0; r < stop; r += 3) {
-    const a = rec[r]!;
+    let a = rec[r]!;
     const b = rec[r + 1]!;
     const kind = rec[r + 2]!;
     if (kind === KIND_VERBATIM) {
@@ -284,21 +295,29 @@ export function normalizeLines(
     if (ce > cs) {
       out.set(body.subarray(cs, ce), o);
       o += ce - cs;
-      cs = ce = 0;
+    }
+    cs = ce = -1;
+    if ((kind & KIND_JOIN) !== 0) {
+      const keyStop = junctions[join++]!;
+      out.set(body.subarray(a, keyStop), o);
+      o += keyStop - a;
+      out[o++] = SPACE;
+      a = junctions[join++]!;
     }
     out.set(body.subarray(a, b), o);
     o += b - a;
-    if (kind === KIND_APPEND_TS) {
+    if ((kind & 3) === KIND_APPEND_TS) {
       out[o++] = SPACE;
       out.set(ts, o);
       o += ts.length;
     }
-    out[o++] = LF;
+    if ((kind & 3) !== KIND_VERBATIM) out[o++] = LF;
   }
   if (ce > cs) {
     out.set(body.subarray(cs, ce), o);
     o += ce - cs;
   }
+  junctions.length = 0;
   return { body: o === out.length ? out : out.subarray(0, o), points };
 }
 
@@ -334,8 +353,15 @@ const MAX_BODY = 0x7fff_fffe;
 const KIND_VERBATIM = 0;
 const KIND_APPEND_LF = 1;
 const KIND_APPEND_TS = 2;
+/** Flag: rewrite the separator between key and fields as one space. */
+const KIND_JOIN = 4;
+
+/** Key end and fields start of the lines flagged KIND_JOIN, in order. */
+const junctions: number[] = [];
 
 const EMPTY = new Uint8Array(0);
+/** `term` of the exact pass: no byte ends the line early. */
+const NO_TERMINATOR = -1;
 
 function byteTable(chars: string): Uint8Array {
   const table = new Uint8Array(256);
@@ -346,11 +372,13 @@ function byteTable(chars: string): Uint8Array {
 /** Bytes the original skips before a line and between sections. */
 const BLANK = byteTable(" \t\0");
 /** Bytes that end or escape within a measurement name. */
-const MEASUREMENT_STOP = byteTable(", \\");
+const MEASUREMENT_STOP = byteTable(", \\\n");
 /** Bytes that end or escape within a tag key or value. */
-const TAG_STOP = byteTable(", \\=");
+const TAG_STOP = byteTable(", \\=\n");
 /** Bytes of interest in the field section outside a quoted string. */
-const FIELD_STOP = byteTable('\\"=, ');
+const FIELD_STOP = byteTable('\\"=, \n');
+/** Bytes of interest inside a quoted string. */
+const STRING_STOP = byteTable('\\"\n');
 const DIGIT = byteTable("0123456789");
 
 function asciiDigits(text: string): Uint8Array {
@@ -410,8 +438,10 @@ function unitIndex(precision: Precision): number {
   }
 }
 
+const RECORDS_INITIAL = 3 * 1024;
+const RECORDS_KEPT = 3 * 65536;
 /** Line records (start, end, kind) of the current call; reused across calls. */
-let records: Int32Array = new Int32Array(3 * 1024);
+let records: Int32Array = new Int32Array(RECORDS_INITIAL);
 
 function growRecords(old: Int32Array, needed: number): Int32Array {
   let size = old.length * 2;
@@ -427,8 +457,12 @@ let tagKeys: Int32Array = new Int32Array(64);
 
 // Results of parseLine(); module state keeps the per-line path allocation-free.
 let failReason = "";
-let fieldsEnd = 0;
-let tsPresent = false;
+let parsedKeyEnd = 0;
+let parsedFieldsStart = 0;
+let parsedFieldsEnd = 0;
+let parsedTimestamp = false;
+/** End of the line found by the fast pass (its `\n`, or the body's end). */
+let parsedLineEnd = 0;
 /** The key used escape runs longer than one backslash. */
 let keyComplex = false;
 
@@ -492,25 +526,34 @@ function countNewlines(buf: Uint8Array, from: number, to: number): number {
 /**
  * Skips an escape in a measurement or tag, where a byte counts as escaped
  * when the byte before it is a backslash: the whole run of backslashes and
- * the byte after it. Returns the index after that byte.
+ * the byte after it. Returns the index after that byte, or `e + 1` when that
+ * byte is the terminator.
  */
-function skipKeyEscape(buf: Uint8Array, i: number, e: number): number {
+function skipKeyEscape(
+  buf: Uint8Array,
+  i: number,
+  e: number,
+  term: number,
+): number {
   let j = i + 1;
   while (j < e && buf[j] === BS) j++;
   if (j - i > 1) keyComplex = true;
-  return j + 1;
+  return buf[j] === term ? e + 1 : j + 1;
 }
 
 /**
- * Checks one line, `buf[s, e)` with `s` at its first non-blank byte, the way
- * the original's `parsePoint` does. On success sets `fieldsEnd` and
- * `tsPresent`; on failure sets `failReason`.
+ * Checks one line the way the original's `parsePoint` does, starting at `s`
+ * (its first non-blank byte) and ending at `e` or at the first `term` byte
+ * (`LF` for the fast pass, {@linkcode NO_TERMINATOR} when `e` is the exact
+ * end). On success sets the `parsed…` variables; on failure `failReason`,
+ * which is only meaningful for the exact pass.
  */
 function parseLine(
   buf: Uint8Array,
   s: number,
   e: number,
   unit: number,
+  term: number,
 ): boolean {
   keyComplex = false;
   let i = s;
@@ -523,7 +566,12 @@ function parseLine(
     if (i >= e) return fail("missing fields");
     c = buf[i]!;
     if (c === BS) {
-      i = skipKeyEscape(buf, i, e);
+      i = skipKeyEscape(buf, i, e, term);
+      continue;
+    }
+    if (c === LF) {
+      if (term === LF) return fail("missing fields");
+      i++;
       continue;
     }
     break;
@@ -538,7 +586,7 @@ function parseLine(
     for (;;) {
       if (i >= e) return fail("missing tag key");
       c = buf[i]!;
-      if (c === SPACE || c === COMMA || c === EQUALS) {
+      if (c === SPACE || c === COMMA || c === EQUALS || c === term) {
         return fail("missing tag key");
       }
       const keyStart = i;
@@ -547,10 +595,14 @@ function parseLine(
         if (i >= e) return fail("missing tag value");
         c = buf[i]!;
         if (c === BS) {
-          i = skipKeyEscape(buf, i, e);
+          i = skipKeyEscape(buf, i, e, term);
           continue;
         }
         if (c === EQUALS) break;
+        if (c === LF && term !== LF) {
+          i++;
+          continue;
+        }
         return fail("missing tag value");
       }
       const t = tags * 2;
@@ -578,14 +630,21 @@ function parseLine(
       i++;
       if (i >= e) return fail("missing tag value");
       c = buf[i]!;
-      if (c === COMMA || c === SPACE) return fail("missing tag value");
-      i = c === BS ? skipKeyEscape(buf, i, e) : i + 1;
+      if (c === COMMA || c === SPACE || c === term) {
+        return fail("missing tag value");
+      }
+      i = c === BS ? skipKeyEscape(buf, i, e, term) : i + 1;
       for (;;) {
         while (i < e && TAG_STOP[buf[i]!] === 0) i++;
         if (i >= e) return fail("missing fields");
         c = buf[i]!;
         if (c === BS) {
-          i = skipKeyEscape(buf, i, e);
+          i = skipKeyEscape(buf, i, e, term);
+          continue;
+        }
+        if (c === LF) {
+          if (term === LF) return fail("missing fields");
+          i++;
           continue;
         }
         break;
@@ -620,6 +679,7 @@ function parseLine(
     }
     if (c === BS) {
       if (i + 1 < e) {
+        if (buf[i + 1] === term) return fail("escaped newline");
         irregular = true;
         i += 2;
       } else {
@@ -631,13 +691,24 @@ function parseLine(
       i++;
       if (equals > commas) {
         for (;;) {
+          while (i < e && STRING_STOP[buf[i]!] === 0) i++;
           if (i >= e) return fail("unbalanced quotes");
           c = buf[i]!;
           if (c === QUOTE) {
             i++;
             break;
           }
-          i += c === BS && i + 1 < e ? 2 : 1;
+          if (c === BS) {
+            if (i + 1 < e) {
+              if (buf[i + 1] === term) return fail("unbalanced quotes");
+              i += 2;
+            } else {
+              i++;
+            }
+            continue;
+          }
+          if (term === LF) return fail("unbalanced quotes");
+          i++;
         }
       }
       continue;
@@ -651,15 +722,17 @@ function parseLine(
       }
       if (i + 1 >= e) return fail("missing field value");
       c = buf[i + 1]!;
-      if (c === COMMA || c === SPACE) return fail("missing field value");
+      if (c === COMMA || c === SPACE || c === term) {
+        return fail("missing field value");
+      }
       if (
         DIGIT[c] !== 0 || c === DOT || c === MINUS || c === UPPER_N ||
         c === LOWER_N
       ) {
-        i = scanNumber(buf, i + 1, e);
+        i = scanNumber(buf, i + 1, e, term);
         if (i < 0) return false;
       } else if (c !== QUOTE) {
-        i = scanBoolean(buf, i + 1, e);
+        i = scanBoolean(buf, i + 1, e, term);
         if (i < 0) return false;
       } else {
         i++;
@@ -672,7 +745,11 @@ function parseLine(
       i++;
       continue;
     }
-    break; // unquoted space
+    if (c === LF && term !== LF) {
+      i++;
+      continue;
+    }
+    break; // unquoted space, or the terminator
   }
   if (equals === 0 || commas !== equals - 1) {
     return fail("invalid field format");
@@ -699,9 +776,13 @@ function parseLine(
     c = buf[i]!;
     if (c !== SPACE && c !== LF) return fail("bad timestamp");
   }
-  fieldsEnd = fieldsStop;
+  parsedKeyEnd = keyEnd;
+  parsedFieldsStart = fieldsStart;
+  parsedFieldsEnd = fieldsStop;
   if (i === tsStart) {
-    tsPresent = false;
+    // Also when a `\n` follows: the original ignores the rest of the line.
+    parsedTimestamp = false;
+    parsedLineEnd = i;
     return true;
   }
   const tsEnd = i;
@@ -722,8 +803,13 @@ function parseLine(
       return fail(TIME_RANGE_REASON);
     }
   }
-  for (; i < e; i++) if (buf[i] !== SPACE) return fail("point is invalid");
-  tsPresent = true;
+  for (; i < e; i++) {
+    c = buf[i]!;
+    if (c === term) break;
+    if (c !== SPACE) return fail("point is invalid");
+  }
+  parsedTimestamp = true;
+  parsedLineEnd = i;
   return true;
 }
 
@@ -731,7 +817,12 @@ function parseLine(
  * Scans a number field value starting at `start` like the original's
  * `scanNumber` (with unsigned support on). Returns the index after it, or -1.
  */
-function scanNumber(buf: Uint8Array, start: number, e: number): number {
+function scanNumber(
+  buf: Uint8Array,
+  start: number,
+  e: number,
+  term: number,
+): number {
   let i = start;
   let isInt = false;
   let isUnsigned = false;
@@ -739,7 +830,7 @@ function scanNumber(buf: Uint8Array, start: number, e: number): number {
   let scientific = false;
   if (buf[i] === MINUS) {
     i++;
-    if (i === e) return failAt("invalid number");
+    if (i === e || buf[i] === term) return failAt("invalid number");
   }
   while (i < e) {
     const c = buf[i]!;
@@ -747,7 +838,7 @@ function scanNumber(buf: Uint8Array, start: number, e: number): number {
       i++;
       continue;
     }
-    if (c === COMMA || c === SPACE) break;
+    if (c === COMMA || c === SPACE || c === term) break;
     if (c === LOWER_I && i > start && !isInt && !isUnsigned) {
       isInt = true;
     } else if (c === LOWER_U && i > start && !isInt && !isUnsigned) {
@@ -810,12 +901,17 @@ function scanNumber(buf: Uint8Array, start: number, e: number): number {
  * Scans a boolean field value (t, T, true, True, TRUE, f, F, false, False,
  * FALSE) starting at `start`. Returns the index after it, or -1.
  */
-function scanBoolean(buf: Uint8Array, start: number, e: number): number {
+function scanBoolean(
+  buf: Uint8Array,
+  start: number,
+  e: number,
+  term: number,
+): number {
   const first = buf[start];
   let i = start + 1;
   while (i < e) {
     const c = buf[i];
-    if (c === COMMA || c === SPACE) break;
+    if (c === COMMA || c === SPACE || c === term) break;
     i++;
   }
   const n = i - start;
