@@ -50,6 +50,7 @@ export class HttpBackend implements Backend {
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
   readonly #userAgent: string;
+  readonly #urlAuth: string | null;
   readonly #pending = new Set<Promise<BackendResult>>();
 
   /**
@@ -76,6 +77,17 @@ export class HttpBackend implements Backend {
     this.#base = url.pathname;
     this.#timeoutMs = timeoutMs;
     this.#userAgent = userAgent;
+    // Like Go's client, credentials in the location are sent as Basic auth
+    // when the client sent no Authorization of its own.
+    this.#urlAuth = url.username === "" && url.password === ""
+      ? null
+      : "Basic " + btoa(String.fromCharCode(
+        ...new TextEncoder().encode(
+          `${decodeURIComponent(url.username)}:${
+            decodeURIComponent(url.password)
+          }`,
+        ),
+      ));
     const agentOptions = {
       keepAlive: true,
       maxFreeSockets: maxIdleConnections,
@@ -120,7 +132,8 @@ export class HttpBackend implements Backend {
       "Content-Length": batch.body.length,
       "User-Agent": this.#userAgent,
     };
-    if (batch.auth !== null) headers["Authorization"] = batch.auth;
+    const auth = batch.auth ?? this.#urlAuth;
+    if (auth !== null) headers["Authorization"] = auth;
     const { promise, resolve } = Promise.withResolvers<BackendResult>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const fail = (error: Error) => {

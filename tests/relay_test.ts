@@ -449,3 +449,22 @@ Deno.test("relay forwards a large body intact", async () => {
     }
   });
 });
+
+Deno.test("relay sends credentials in the location as Basic auth unless the client sent its own", async () => {
+  await using fake = await startFakeBackend();
+  const location = fake.writeUrl.replace("http://", "http://user:p%40ss@");
+  await using relay = await startRelay(relayToml([output("b", location)]));
+  for (const headers of [{}, { Authorization: "Token client" }]) {
+    const res = await send(`${relay.url}/write?db=x`, {
+      method: "POST",
+      body: LINES,
+      headers,
+    });
+    assert.equal(res.status, 204);
+  }
+  await fake.waitForRequests(2);
+  assert.deepEqual(fake.requests.map((r) => r.headers.get("authorization")), [
+    `Basic ${btoa("user:p@ss")}`,
+    "Token client",
+  ]);
+});
