@@ -1,6 +1,7 @@
 /**
  * The contract between the fan-out and whatever delivers a batch to one
- * backend (a plain HTTP sender today; retry buffers wrap the same contract).
+ * backend (an HTTP sender or a UDP sender; retry buffers wrap the same
+ * contract).
  *
  * @module
  */
@@ -16,6 +17,8 @@ export interface BackendResponse {
   readonly body: Uint8Array;
   /** The backend's `Content-Type`, or `null` when it sent none. */
   readonly contentType: string | null;
+  /** The backend's `Retry-After` (with a 429 or 503), if any. */
+  readonly retryAfter?: string | null;
 }
 
 /** A backend could not be reached or did not answer in time. */
@@ -25,8 +28,35 @@ export interface BackendFailure {
   readonly error: Error;
 }
 
+/**
+ * A datagram backend sent the write. UDP has no answer, so a send that went
+ * out counts like a 2xx.
+ */
+export interface BackendSent {
+  readonly kind: "sent";
+}
+
+/**
+ * A retry buffer queued the write for later delivery (the backend failed or
+ * is still catching up).
+ */
+export interface BackendQueued {
+  readonly kind: "queued";
+  /** True when the queue survives a restart (a disk spool). */
+  readonly durable: boolean;
+  /**
+   * Settles with the backend's answer once the write is delivered, or with
+   * a failure when it is dropped (rejected, expired, overflow, shutdown).
+   */
+  readonly delivered: Promise<BackendResult>;
+}
+
 /** The outcome of one write to one backend. */
-export type BackendResult = BackendResponse | BackendFailure;
+export type BackendResult =
+  | BackendResponse
+  | BackendSent
+  | BackendQueued
+  | BackendFailure;
 
 /** Something that can deliver batches to one backend. */
 export interface Backend {
@@ -37,6 +67,10 @@ export interface Backend {
    * {@linkcode BackendFailure}.
    */
   write(batch: WriteBatch): Promise<BackendResult>;
-  /** Waits for in-flight writes (bounded by their timeouts), then frees resources. */
-  close(): Promise<void>;
+  /**
+   * Waits for in-flight writes (bounded by their timeouts), then frees
+   * resources. A buffering backend makes a last delivery attempt until
+   * `signal` aborts (the shutdown deadline).
+   */
+  close(signal?: AbortSignal): Promise<void>;
 }
