@@ -65,7 +65,43 @@ export interface HttpOutputConfig {
    * @default {false}
    */
   skipTlsVerification: boolean;
+  /**
+   * `buffer-path`: directory of a durable on-disk spool for this output's
+   * retry buffer (needs `buffer-size-mb`); `null` keeps the buffer in
+   * memory. Relative paths are relative to the working directory.
+   * @default {null}
+   */
+  bufferPath: string | null;
+  /**
+   * `buffer-full-policy`: what a full retry buffer does with a new write:
+   * `"reject"` it (that backend misses it, logged and counted) or
+   * `"drop-oldest"` queued writes to make room.
+   * @default {"reject"}
+   */
+  bufferFullPolicy: "reject" | "drop-oldest";
+  /**
+   * `buffer-max-age`: queued writes older than this are dropped (logged and
+   * counted), in milliseconds; `0` retries forever.
+   * @default {86400000}
+   */
+  bufferMaxAgeMs: number;
+  /**
+   * `buffer-fsync`: when a spool syncs to disk: `"always"` before each write
+   * is acknowledged, or at most this many milliseconds after it.
+   * @default {1000}
+   */
+  bufferFsync: "always" | number;
+  /**
+   * `retry-database-not-found`: keep retrying queued writes the backend
+   * answers `404 database not found` (a rebuilt node may not have the
+   * database yet) instead of dropping them.
+   * @default {true}
+   */
+  retryDatabaseNotFound: boolean;
 }
+
+/** When a client's write counts as done (`ack` of an `[[http]]` relay). */
+export type AckPolicy = "first" | "all" | "majority";
 
 /** One HTTP relay (a `[[http]]` table). */
 export interface HttpConfig {
@@ -95,6 +131,25 @@ export interface HttpConfig {
   defaultRetentionPolicy: string;
   /** `output`: the backends every write is sent to. May be empty (every write answers 503). */
   outputs: HttpOutputConfig[];
+  /**
+   * `ack`: when the client is answered 204: when the `"first"` backend
+   * stored the write (the original's rule), when `"all"` did, or a
+   * `"majority"`. A write in a disk spool counts as stored.
+   * @default {"first"}
+   */
+  ack: AckPolicy;
+  /**
+   * `ack-timeout`: longest a client waits for writes held in retry buffers
+   * to be delivered, in milliseconds.
+   * @default {10000}
+   */
+  ackTimeoutMs: number;
+  /**
+   * `ack-memory-buffer`: count a write queued in a memory retry buffer as
+   * stored (it is lost if the relay stops before delivering it).
+   * @default {false}
+   */
+  ackMemoryBuffer: boolean;
 }
 
 /** One backend of a UDP relay (an entry of `[[udp]]`'s `output`). */
@@ -216,6 +271,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_DELAY_INTERVAL_MS = 10_000;
 const DEFAULT_MAX_BATCH_KB = 512;
 const DEFAULT_MTU = 1024;
+const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+const DEFAULT_BUFFER_MAX_AGE_MS = 86_400_000;
+const DEFAULT_BUFFER_FSYNC_MS = 1000;
 /**
  * Longest delay JavaScript timers honour (about 24.8 days): `setTimeout` and
  * `AbortSignal.timeout` fire at once for anything longer.
@@ -239,6 +297,9 @@ const HTTP_KEYS = [
   "ssl-combined-pem",
   "default-retention-policy",
   "output",
+  "ack",
+  "ack-timeout",
+  "ack-memory-buffer",
 ];
 const HTTP_OUTPUT_KEYS = [
   "name",
@@ -248,6 +309,11 @@ const HTTP_OUTPUT_KEYS = [
   "max-batch-kb",
   "max-delay-interval",
   "skip-tls-verification",
+  "buffer-path",
+  "buffer-full-policy",
+  "buffer-max-age",
+  "buffer-fsync",
+  "retry-database-not-found",
 ];
 const UDP_KEYS = ["name", "bind-addr", "precision", "read-buffer", "output"];
 const UDP_OUTPUT_KEYS = ["name", "location", "mtu"];
@@ -494,6 +560,19 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
   ).map((output, index) =>
     readHttpOutput(context, output, [...path, "output", index])
   );
+  const ack = readChoice(context, table, path, "ack", [
+    "first",
+    "all",
+    "majority",
+  ] as const) ?? "first";
+  const ackTimeoutMs = readPositiveDuration(
+    context,
+    table,
+    path,
+    "ack-timeout",
+  ) ?? DEFAULT_ACK_TIMEOUT_MS;
+  const ackMemoryBuffer =
+    readBoolean(context, table, path, "ack-memory-buffer") ?? false;
   const scheme = pem === "" ? "http" : "https";
   return {
     name: name === "" ? `${scheme}://${bindAddr}` : name,
@@ -502,6 +581,9 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
     sslCombinedPem: pem === "" ? null : pem,
     defaultRetentionPolicy,
     outputs,
+    ack,
+    ackTimeoutMs: Math.min(ackTimeoutMs, MAX_TIMER_MS),
+    ackMemoryBuffer,
   };
 }
 
@@ -570,6 +652,54 @@ function readHttpOutput(
   const skipTlsVerification =
     readBoolean(context, table, path, "skip-tls-verification") ?? false;
 
+  const bufferPath = readString(context, table, path, "buffer-path") ?? "";
+  if (bufferPath !== "" && bufferSizeMb <= 0) {
+    throw problem(
+      context,
+      [...path, "buffer-path"],
+      "a spool needs a size: set buffer-size-mb above 0 for this output",
+    );
+  }
+  const bufferFullPolicy = readChoice(
+    context,
+    table,
+    path,
+    "buffer-full-policy",
+    ["reject", "drop-oldest"] as const,
+  ) ?? "reject";
+  const maxAge = readString(context, table, path, "buffer-max-age");
+  let bufferMaxAgeMs = DEFAULT_BUFFER_MAX_AGE_MS;
+  if (maxAge !== undefined && maxAge !== "") {
+    bufferMaxAgeMs = readDuration(context, maxAge, [...path, "buffer-max-age"]);
+    if (bufferMaxAgeMs < 0) {
+      throw problem(
+        context,
+        [...path, "buffer-max-age"],
+        `invalid duration ${
+          JSON.stringify(maxAge)
+        }: must not be negative (expected "0" to retry forever, or a Go duration such as "24h")`,
+      );
+    }
+  }
+  const fsync = readString(context, table, path, "buffer-fsync");
+  let bufferFsync: "always" | number = DEFAULT_BUFFER_FSYNC_MS;
+  if (fsync === "always") {
+    bufferFsync = "always";
+  } else if (fsync !== undefined && fsync !== "") {
+    bufferFsync = readDuration(context, fsync, [...path, "buffer-fsync"]);
+    if (!(bufferFsync > 0)) {
+      throw problem(
+        context,
+        [...path, "buffer-fsync"],
+        `invalid value ${
+          JSON.stringify(fsync)
+        } (expected "always", or a positive Go duration such as "1s")`,
+      );
+    }
+  }
+  const retryDatabaseNotFound =
+    readBoolean(context, table, path, "retry-database-not-found") ?? true;
+
   return {
     name: name === "" ? location : name,
     location,
@@ -578,6 +708,13 @@ function readHttpOutput(
     maxBatchKb: maxBatchKb > 0 ? maxBatchKb : DEFAULT_MAX_BATCH_KB,
     maxDelayIntervalMs: Math.min(maxDelayIntervalMs, MAX_TIMER_MS),
     skipTlsVerification,
+    bufferPath: bufferPath === "" ? null : bufferPath,
+    bufferFullPolicy,
+    bufferMaxAgeMs,
+    bufferFsync: typeof bufferFsync === "number"
+      ? Math.min(bufferFsync, MAX_TIMER_MS)
+      : bufferFsync,
+    retryDatabaseNotFound,
   };
 }
 
@@ -788,6 +925,46 @@ function readBoolean(
     [...path, key],
     `expected a boolean (true or false), got ${describe(value)}`,
   );
+}
+
+function readChoice<T extends string>(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+  choices: readonly T[],
+): T | undefined {
+  const value = readString(context, table, path, key);
+  if (value === undefined || value === "") return undefined;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw problem(
+    context,
+    [...path, key],
+    `invalid value ${JSON.stringify(value)} (expected one of ${
+      choices.map((c) => JSON.stringify(c)).join(", ")
+    })`,
+  );
+}
+
+function readPositiveDuration(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+): number | undefined {
+  const text = readString(context, table, path, key);
+  if (text === undefined || text === "") return undefined;
+  const ms = readDuration(context, text, [...path, key]);
+  if (!(ms > 0)) {
+    throw problem(
+      context,
+      [...path, key],
+      `invalid duration ${
+        JSON.stringify(text)
+      }: must be positive (expected a Go duration such as "10s")`,
+    );
+  }
+  return ms;
 }
 
 function readInteger(

@@ -63,6 +63,17 @@ const HTTP_DEFAULTS = {
   maxBatchKb: 512,
   maxDelayIntervalMs: 10_000,
   skipTlsVerification: false,
+  bufferPath: null,
+  bufferFullPolicy: "reject",
+  bufferMaxAgeMs: 86_400_000,
+  bufferFsync: 1000,
+  retryDatabaseNotFound: true,
+};
+
+const ACK_DEFAULTS = {
+  ack: "first",
+  ackTimeoutMs: 10_000,
+  ackMemoryBuffer: false,
 };
 
 Deno.test("ConfigError() keeps the file, the path and the cause", () => {
@@ -96,6 +107,7 @@ Deno.test("loadConfig() reads sample.toml with its defaults", async () => {
       bind: { hostname: "127.0.0.1", port: 9096 },
       sslCombinedPem: null,
       defaultRetentionPolicy: "",
+      ...ACK_DEFAULTS,
       outputs: [
         {
           name: "local1",
@@ -126,11 +138,10 @@ Deno.test("loadConfig() reads sample.toml with its defaults", async () => {
 Deno.test("loadConfig() reads sample_buffered.toml with buffering enabled", async () => {
   const config = await loadConfig(fixture("sample_buffered.toml"));
   const buffered = {
-    timeoutMs: 10_000,
+    ...HTTP_DEFAULTS,
     bufferSizeMb: 100,
     maxBatchKb: 50,
     maxDelayIntervalMs: 5_000,
-    skipTlsVerification: false,
   };
   assert.deepEqual(config, {
     http: [{
@@ -139,6 +150,7 @@ Deno.test("loadConfig() reads sample_buffered.toml with buffering enabled", asyn
       bind: { hostname: "127.0.0.1", port: 9096 },
       sslCombinedPem: null,
       defaultRetentionPolicy: "",
+      ...ACK_DEFAULTS,
       outputs: [
         {
           name: "local1",
@@ -165,6 +177,7 @@ Deno.test("loadConfig() reads kapacitor.toml with its retention policy", async (
       bind: { hostname: "0.0.0.0", port: 9096 },
       sslCombinedPem: null,
       defaultRetentionPolicy: "autogen",
+      ...ACK_DEFAULTS,
       outputs: [
         {
           name: "influxdb1",
@@ -503,12 +516,12 @@ Deno.test("parseConfig() lists the known keys when nothing is close", () => {
   assertRejects(
     '[[http]]\nlisten = ":1"',
     "http[0].listen",
-    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "default-retention-policy", "output")',
+    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "default-retention-policy", "output", "ack", "ack-timeout", "ack-memory-buffer")',
   );
   assertRejects(
     httpOutput("retries = 3"),
     "http[0].output[0].retries",
-    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification")',
+    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found")',
   );
   assertRejects(
     '[[udp]]\nhost = "x"',
@@ -732,6 +745,7 @@ Deno.test("parseConfig() listens on all interfaces and a random port when bind-a
     bind: { hostname: "0.0.0.0", port: 0 },
     sslCombinedPem: null,
     defaultRetentionPolicy: "",
+    ...ACK_DEFAULTS,
     outputs: [],
   });
   assert.deepEqual(config.udp[0], {
@@ -827,6 +841,11 @@ skip-tls-verification = true
     maxBatchKb: 128,
     maxDelayIntervalMs: 2_500,
     skipTlsVerification: true,
+    bufferPath: null,
+    bufferFullPolicy: "reject",
+    bufferMaxAgeMs: 86_400_000,
+    bufferFsync: 1000,
+    retryDatabaseNotFound: true,
   });
 });
 
@@ -1116,4 +1135,70 @@ output = [
     "x",
     "x",
   ]);
+});
+
+Deno.test("parseConfig() reads the retry buffer and acknowledgement keys", () => {
+  const config = parseConfig(`
+[[http]]
+bind-addr = "127.0.0.1:0"
+ack = "majority"
+ack-timeout = "3s"
+ack-memory-buffer = true
+[[http.output]]
+location = "http://127.0.0.1:8086/write"
+buffer-size-mb = 10
+buffer-path = "/var/lib/influxdb-relay/a"
+buffer-full-policy = "drop-oldest"
+buffer-max-age = "1h"
+buffer-fsync = "always"
+retry-database-not-found = false
+`);
+  const http = config.http[0]!;
+  assert.equal(http.ack, "majority");
+  assert.equal(http.ackTimeoutMs, 3000);
+  assert.equal(http.ackMemoryBuffer, true);
+  const output = http.outputs[0]!;
+  assert.equal(output.bufferPath, "/var/lib/influxdb-relay/a");
+  assert.equal(output.bufferFullPolicy, "drop-oldest");
+  assert.equal(output.bufferMaxAgeMs, 3_600_000);
+  assert.equal(output.bufferFsync, "always");
+  assert.equal(output.retryDatabaseNotFound, false);
+});
+
+Deno.test("parseConfig() rejects bad retry buffer and acknowledgement values", () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      'ack = "some"',
+      "",
+      /http\[0\]\.ack: invalid value "some" \(expected one of "first", "all", "majority"\)/,
+    ],
+    ['ack-timeout = "0s"', "", /http\[0\]\.ack-timeout: .*must be positive/],
+    [
+      "",
+      'buffer-path = "/x"',
+      /http\[0\]\.output\[0\]\.buffer-path: a spool needs a size/,
+    ],
+    [
+      "",
+      'buffer-size-mb = 1\nbuffer-full-policy = "block"',
+      /buffer-full-policy: invalid value "block"/,
+    ],
+    ["", 'buffer-max-age = "-1h"', /buffer-max-age: .*must not be negative/],
+    ["", 'buffer-fsync = "0s"', /buffer-fsync: invalid value "0s"/],
+  ];
+  for (const [relay, output, message] of cases) {
+    assert.throws(
+      () =>
+        parseConfig(`
+[[http]]
+${relay}
+[[http.output]]
+location = "http://127.0.0.1:8086/write"
+${output}
+`),
+      (error: Error) =>
+        error instanceof ConfigError && message.test(error.message),
+      `${relay}${output}`,
+    );
+  }
 });
