@@ -35,6 +35,13 @@ export interface HttpBackendOptions {
    * @default 64
    */
   maxIdleConnections?: number;
+  /**
+   * Most connections open at once; further writes wait (within their
+   * timeout) for one to be free, so that bursts reuse connections instead
+   * of opening ones that are closed again right after.
+   * @default 64
+   */
+  maxConnections?: number;
   /** `User-Agent` sent to the backend. */
   userAgent?: string;
 }
@@ -45,6 +52,7 @@ const EMPTY = new Uint8Array(0);
 export class HttpBackend implements Backend {
   readonly name: string;
   readonly #url: URL;
+  readonly #hostname: string;
   readonly #base: string;
   readonly #timeoutMs: number;
   readonly #agent: http.Agent;
@@ -64,6 +72,7 @@ export class HttpBackend implements Backend {
       timeoutMs = 10_000,
       skipTlsVerification = false,
       maxIdleConnections = 64,
+      maxConnections = 64,
       userAgent = "influxdb-relay",
     } = options;
     const url = new URL(location);
@@ -74,6 +83,7 @@ export class HttpBackend implements Backend {
     }
     this.name = name;
     this.#url = url;
+    this.#hostname = url.hostname.replace(/^\[|\]$/g, "");
     this.#base = url.pathname;
     this.#timeoutMs = timeoutMs;
     this.#userAgent = userAgent;
@@ -90,6 +100,7 @@ export class HttpBackend implements Backend {
       ));
     const agentOptions = {
       keepAlive: true,
+      maxSockets: maxConnections,
       maxFreeSockets: maxIdleConnections,
     };
     if (url.protocol === "https:") {
@@ -150,7 +161,7 @@ export class HttpBackend implements Backend {
       agent: this.#agent,
       method: "POST",
       protocol: this.#url.protocol,
-      hostname: this.#url.hostname.replace(/^\[|\]$/g, ""),
+      hostname: this.#hostname,
       port: this.#url.port,
       path,
       headers,
