@@ -176,6 +176,11 @@ export class RetryBuffer implements Backend {
   readonly #random: () => number;
   /** Resolvers of writes waiting for delivery, by queue seq. */
   readonly #waiters = new Map<number, (result: BackendResult) => void>();
+  /**
+   * Outcomes of writes settled before their waiter was registered (a spool's
+   * push resolves after drop-oldest may already have dropped the write).
+   */
+  readonly #early = new Map<number, BackendResult>();
   /** Aborted to cut the current back-off short. */
   #wake = new AbortController();
   /** Set by close(): stop after the next failed attempt. */
@@ -190,6 +195,8 @@ export class RetryBuffer implements Backend {
     droppedPoints: 0,
   };
   #worker: Promise<void> | null = null;
+  /** Pushes not yet resolved (their waiters are not registered yet). */
+  #pushing = 0;
   #direct = 0;
   #failingSince: number | null = null;
   #lastError = "";
@@ -274,6 +281,7 @@ export class RetryBuffer implements Backend {
     acceptedAt: number,
   ): Promise<BackendResult> {
     let pushed;
+    this.#pushing++;
     try {
       pushed = await this.#queue.push({
         query: batch.query,
@@ -283,11 +291,23 @@ export class RetryBuffer implements Backend {
         acceptedAt,
       });
     } catch (error) {
-      if (!(error instanceof BufferFullError)) throw error;
+      this.#pushing--;
       this.#stats.dropped.full++;
       this.#stats.droppedPoints += batch.points;
-      return { kind: "failure", error };
+      if (error instanceof BufferFullError) return { kind: "failure", error };
+      // A spool that cannot write is as good as full: the backend misses
+      // this write, and the fan-out logs it.
+      return {
+        kind: "failure",
+        error: new Error(
+          `Cannot buffer the write for backend "${this.name}": ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        ),
+      };
     }
+    this.#pushing--;
     this.#stats.queued++;
     if (pushed.dropped !== null) {
       const { seqs, points, bytes } = pushed.dropped;
@@ -309,7 +329,15 @@ export class RetryBuffer implements Backend {
       for (const seq of seqs) this.#settle(seq, dropped);
     }
     const { promise, resolve } = Promise.withResolvers<BackendResult>();
-    this.#waiters.set(pushed.seq, resolve);
+    const early = this.#early.get(pushed.seq);
+    if (early === undefined) {
+      this.#waiters.set(pushed.seq, resolve);
+    } else {
+      this.#early.delete(pushed.seq);
+      resolve(early);
+    }
+    // Outcomes kept for writes no push is waiting for any more.
+    if (this.#pushing === 0) this.#early.clear();
     this.#startWorker();
     const queued: BackendQueued = {
       kind: "queued",
@@ -324,6 +352,8 @@ export class RetryBuffer implements Backend {
     if (resolve !== undefined) {
       this.#waiters.delete(seq);
       resolve(result);
+    } else if (this.#pushing > 0) {
+      this.#early.set(seq, result);
     }
   }
 
