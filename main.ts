@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-read --allow-env --allow-sys
+#!/usr/bin/env -S deno run --allow-net --allow-read --allow-write --allow-env --allow-sys
 /**
  * The `influxdb-relay` command: reads the config, starts every listener and
  * stops gracefully on SIGINT or SIGTERM.

@@ -8,10 +8,13 @@
 /** One write, ready to be sent to every backend unchanged. */
 export interface WriteBatch {
   /**
-   * The client's query string, normalised the way the original relay does
-   * (keys sorted, form-encoded, default retention policy applied), without
-   * the leading `?`. Also the merge key of retry buffers together with
-   * {@linkcode WriteBatch.auth}.
+   * The write's target and precision as an InfluxDB 1.x `/write` query
+   * string, normalised the way the original relay does (keys sorted,
+   * form-encoded, default retention policy applied), without the leading
+   * `?`: the client's own query for `/write`, or the `db`, `rp` and
+   * `precision` a `/api/v2/write` or `/api/v3/write_lp` write maps to. Sent
+   * as is to v1 backends. Also the merge key of retry buffers together with
+   * {@linkcode WriteBatch.auth} and {@linkcode WriteBatch.destination}.
    */
   readonly query: string;
   /** The client's `Authorization` header, or `null` when absent or empty. */
@@ -20,15 +23,26 @@ export interface WriteBatch {
   readonly body: Uint8Array;
   /** Number of points (lines) in {@linkcode WriteBatch.body}. */
   readonly points: number;
+  /**
+   * How the client named the target when it wrote through the InfluxDB 2.x
+   * or 3.x API, for backends that speak such an API: `"v2?bucket=…&org=…"`
+   * (with `orgID` when given) or `"v3?db=…"`, values form-encoded and keys
+   * sorted. Absent for `/write` writes, whose target is
+   * {@linkcode WriteBatch.query} alone. A string so that buffers can compare
+   * and store it like `query` and `auth`.
+   */
+  readonly destination?: string;
 }
 
 /**
  * Returns the key under which two batches may be merged into one request:
- * batches with equal keys go to the same URL with the same credentials.
+ * batches with equal keys go to the same URL with the same credentials on
+ * every kind of backend.
  *
  * @param batch The batch to key.
  * @returns A string equal for mergeable batches only.
  */
 export function batchKey(batch: WriteBatch): string {
-  return `${batch.query}\n${batch.auth ?? ""}`;
+  const key = `${batch.query}\n${batch.auth ?? ""}`;
+  return batch.destination === undefined ? key : `${key}\n${batch.destination}`;
 }

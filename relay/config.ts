@@ -98,7 +98,67 @@ export interface HttpOutputConfig {
    * @default {true}
    */
   retryDatabaseNotFound: boolean;
+  /**
+   * `api`: the write API the backend speaks: `"v1"` (InfluxDB 1.x `/write`,
+   * Kapacitor), `"v2"` (InfluxDB 2.x `/api/v2/write`) or `"v3"` (InfluxDB 3
+   * `/api/v3/write_lp`). {@linkcode HttpOutputConfig.location} is the URL of
+   * that endpoint.
+   * @default {"v1"}
+   */
+  api: OutputApi;
+  /**
+   * `org`: v2 outputs only: organization name sent with every write,
+   * instead of the client's `org`/`orgID`; `null` forwards the client's.
+   * @default {null}
+   */
+  org: string | null;
+  /**
+   * `bucket`: v2 outputs only: bucket every write goes to, instead of the
+   * one mapped from the write (`db/rp`, `db/autogen`, or a v2 client's
+   * bucket); `null` maps.
+   * @default {null}
+   */
+  bucket: string | null;
+  /**
+   * `db`: v3 outputs only: database every write goes to, instead of the
+   * one mapped from the write; `null` maps.
+   * @default {null}
+   */
+  db: string | null;
+  /**
+   * `username`: v1 outputs only: sent with
+   * {@linkcode HttpOutputConfig.password} as Basic auth instead of the
+   * client's credentials (the client's `u`/`p` are then not forwarded).
+   * @default {null}
+   */
+  username: string | null;
+  /**
+   * `password`: the password for {@linkcode HttpOutputConfig.username}, as
+   * written or, for `"${NAME}"`, the value of environment variable `NAME`.
+   * A secret: never logged or printed.
+   * @default {null}
+   */
+  password: string | null;
+  /**
+   * `token`: sent as `Authorization: Token <token>` instead of the client's
+   * credentials (for v1 outputs, a `user:password` token; the client's
+   * `u`/`p` are then not forwarded). As written or, for `"${NAME}"`, the
+   * value of environment variable `NAME`. A secret: never logged or printed.
+   * @default {null}
+   */
+  token: string | null;
+  /**
+   * `ca-cert`: path of a PEM file of CA certificates that the `https`
+   * backend's certificate may chain to, in addition to the default trusted
+   * roots; read when the relay starts. Relative paths are relative to the
+   * working directory.
+   * @default {null}
+   */
+  caCert: string | null;
 }
+
+/** The write API an HTTP output speaks (`api` of an output). */
+export type OutputApi = "v1" | "v2" | "v3";
 
 /** When a client's write counts as done (`ack` of an `[[http]]` relay). */
 export type AckPolicy = "first" | "all" | "majority";
@@ -265,6 +325,12 @@ export interface ParseConfigOptions {
    * @default {null}
    */
   file?: string;
+  /**
+   * Looks up the environment variables that `"${NAME}"` values of `token`
+   * and `password` name.
+   * @default {Deno.env.get}
+   */
+  env?: (name: string) => string | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -314,6 +380,14 @@ const HTTP_OUTPUT_KEYS = [
   "buffer-max-age",
   "buffer-fsync",
   "retry-database-not-found",
+  "api",
+  "org",
+  "bucket",
+  "db",
+  "username",
+  "password",
+  "token",
+  "ca-cert",
 ];
 const UDP_KEYS = ["name", "bind-addr", "precision", "read-buffer", "output"];
 const UDP_OUTPUT_KEYS = ["name", "location", "mtu"];
@@ -324,6 +398,8 @@ type Segment = string | number;
 /** What every reader needs: where we are, for messages. */
 interface Context {
   readonly file: string | null;
+  /** Environment lookup for `"${NAME}"` secrets. */
+  readonly env: (name: string) => string | undefined;
 }
 
 /** A known key and where it belongs, for "misplaced key" hints. */
@@ -369,8 +445,8 @@ export function parseConfig(
   text: string,
   options: ParseConfigOptions = {},
 ): RelayConfig {
-  const { file = null } = options;
-  const context: Context = { file };
+  const { file = null, env = (name: string) => Deno.env.get(name) } = options;
+  const context: Context = { file, env };
 
   let document: Table;
   try {
@@ -560,11 +636,17 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
   ).map((output, index) =>
     readHttpOutput(context, output, [...path, "output", index])
   );
-  const ack = readChoice(context, table, path, "ack", [
-    "first",
-    "all",
-    "majority",
-  ] as const) ?? "first";
+  const ack = readChoice(
+    context,
+    table,
+    path,
+    "ack",
+    [
+      "first",
+      "all",
+      "majority",
+    ] as const,
+  ) ?? "first";
   const ackTimeoutMs = readPositiveDuration(
     context,
     table,
@@ -699,6 +781,26 @@ function readHttpOutput(
   }
   const retryDatabaseNotFound =
     readBoolean(context, table, path, "retry-database-not-found") ?? true;
+  const api = readChoice(context, table, path, "api", OUTPUT_APIS) ?? "v1";
+  const target = readOutputTarget(context, table, path, api);
+  const credentials = readCredentials(context, table, path, api);
+  const caCert = readString(context, table, path, "ca-cert") ?? "";
+  if (caCert !== "") {
+    if (!location.startsWith("https:")) {
+      throw problem(
+        context,
+        [...path, "ca-cert"],
+        "a CA file only applies to an https:// location",
+      );
+    }
+    if (skipTlsVerification) {
+      throw problem(
+        context,
+        [...path, "ca-cert"],
+        "has no effect with skip-tls-verification = true: remove one of them",
+      );
+    }
+  }
 
   return {
     name: name === "" ? location : name,
@@ -715,7 +817,144 @@ function readHttpOutput(
       ? Math.min(bufferFsync, MAX_TIMER_MS)
       : bufferFsync,
     retryDatabaseNotFound,
+    api,
+    ...target,
+    ...credentials,
+    caCert: caCert === "" ? null : caCert,
   };
+}
+
+const OUTPUT_APIS: readonly OutputApi[] = ["v1", "v2", "v3"];
+
+/** `org`, `bucket` (v2) and `db` (v3) of an output. */
+function readOutputTarget(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  api: OutputApi,
+): Pick<HttpOutputConfig, "org" | "bucket" | "db"> {
+  const only: [string, OutputApi][] = [
+    ["org", "v2"],
+    ["bucket", "v2"],
+    ["db", "v3"],
+  ];
+  const values: Record<string, string | null> = {};
+  for (const [key, wanted] of only) {
+    const value = readString(context, table, path, key) ?? "";
+    if (value !== "" && api !== wanted) {
+      throw problem(
+        context,
+        [...path, key],
+        `only applies to outputs with api = "${wanted}" (this output has api = "${api}")`,
+      );
+    }
+    values[key] = value === "" ? null : value;
+  }
+  return {
+    org: values["org"] ?? null,
+    bucket: values["bucket"] ?? null,
+    db: values["db"] ?? null,
+  };
+}
+
+/** `username`, `password` and `token` of an output. */
+function readCredentials(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  api: OutputApi,
+): Pick<HttpOutputConfig, "username" | "password" | "token"> {
+  const username = readString(context, table, path, "username") ?? "";
+  const password = readSecret(context, table, path, "password");
+  const token = readSecret(context, table, path, "token");
+  if (token !== null && (username !== "" || password !== null)) {
+    throw problem(
+      context,
+      [...path, "token"],
+      "give either a token or a username and password, not both",
+    );
+  }
+  if (username !== "" && api !== "v1") {
+    throw problem(
+      context,
+      [...path, "username"],
+      `api = "${api}" backends authenticate with a token: set token instead of username and password`,
+    );
+  }
+  if (username !== "" && password === null) {
+    throw problem(
+      context,
+      [...path, "password"],
+      "missing required key (a username needs a password)",
+    );
+  }
+  if (username === "" && password !== null) {
+    throw problem(
+      context,
+      [...path, "username"],
+      "missing required key (a password needs a username)",
+    );
+  }
+  return { username: username === "" ? null : username, password, token };
+}
+
+/**
+ * Reads a secret (`token`, `password`): as written, or the value of
+ * environment variable `NAME` when written `"${NAME}"`. Messages never
+ * contain the value. `""` means unset.
+ */
+function readSecret(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+): string | null {
+  const value = table[key];
+  const here = [...path, key];
+  if (value === undefined) return null;
+  if (typeof value !== "string") {
+    throw problem(
+      context,
+      here,
+      `expected a string, got ${describe(value).replace(/ \(.*\)$/s, "")}`,
+    );
+  }
+  if (value === "") return null;
+  const reference = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+  if (reference === null) {
+    if (value.includes("${")) {
+      throw problem(
+        context,
+        here,
+        'invalid value (expected the secret itself, or "${NAME}" alone to read environment variable NAME)',
+      );
+    }
+    return value;
+  }
+  const name = reference[1]!;
+  let resolved: string | undefined;
+  try {
+    resolved = context.env(name);
+  } catch (error) {
+    throw problem(
+      context,
+      here,
+      `cannot read environment variable ${JSON.stringify(name)}: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  if (resolved === undefined || resolved === "") {
+    throw problem(
+      context,
+      here,
+      `environment variable ${JSON.stringify(name)} is ${
+        resolved === undefined ? "not set" : "empty"
+      }`,
+    );
+  }
+  return resolved;
 }
 
 function readHttpLocation(

@@ -68,6 +68,14 @@ const HTTP_DEFAULTS = {
   bufferMaxAgeMs: 86_400_000,
   bufferFsync: 1000,
   retryDatabaseNotFound: true,
+  api: "v1",
+  org: null,
+  bucket: null,
+  db: null,
+  username: null,
+  password: null,
+  token: null,
+  caCert: null,
 };
 
 const ACK_DEFAULTS = {
@@ -521,7 +529,7 @@ Deno.test("parseConfig() lists the known keys when nothing is close", () => {
   assertRejects(
     httpOutput("retries = 3"),
     "http[0].output[0].retries",
-    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found")',
+    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found", "api", "org", "bucket", "db", "username", "password", "token", "ca-cert")',
   );
   assertRejects(
     '[[udp]]\nhost = "x"',
@@ -846,6 +854,14 @@ skip-tls-verification = true
     bufferMaxAgeMs: 86_400_000,
     bufferFsync: 1000,
     retryDatabaseNotFound: true,
+    api: "v1",
+    org: null,
+    bucket: null,
+    db: null,
+    username: null,
+    password: null,
+    token: null,
+    caCert: null,
   });
 });
 
@@ -1201,4 +1217,132 @@ ${output}
       `${relay}${output}`,
     );
   }
+});
+
+// ---------------------------------------------------------------------------
+// InfluxDB 2.x/3.x outputs and credentials
+
+Deno.test("parseConfig() reads api, bucket, org, db, credentials and ca-cert", () => {
+  const config = parseConfig(`
+[[http]]
+output = [
+  { location = "https://a:8086/api/v2/write", api = "v2", org = "ops", bucket = "all", token = "t0k", ca-cert = "ca.pem" },
+  { location = "http://b:8181/api/v3/write_lp", api = "v3", db = "sensors" },
+  { location = "http://c:8086/write", username = "relay", password = "pw" },
+]
+`);
+  const [v2, v3, v1] = config.http[0]!.outputs;
+  assert.deepEqual(
+    [v2!.api, v2!.org, v2!.bucket, v2!.db, v2!.token, v2!.caCert],
+    ["v2", "ops", "all", null, "t0k", "ca.pem"],
+  );
+  assert.deepEqual([v3!.api, v3!.db, v3!.token], ["v3", "sensors", null]);
+  assert.deepEqual(
+    [v1!.api, v1!.username, v1!.password, v1!.token],
+    ["v1", "relay", "pw", null],
+  );
+});
+
+Deno.test("parseConfig() reads token and password from \${NAME} environment variables", () => {
+  const env: Record<string, string> = { INFLUX_TOKEN: "from-env", PW: "p@ss" };
+  const config = parseConfig(
+    `
+[[http]]
+output = [
+  { location = "http://a/api/v2/write", api = "v2", token = "\${INFLUX_TOKEN}" },
+  { location = "http://b/write", username = "me", password = "\${PW}" },
+]
+`,
+    { env: (name) => env[name] },
+  );
+  const [v2, v1] = config.http[0]!.outputs;
+  assert.equal(v2!.token, "from-env");
+  assert.equal(v1!.password, "p@ss");
+});
+
+Deno.test("parseConfig() rejects an unset or empty environment variable for a secret", () => {
+  const text = httpOutput('token = "\${NOPE_TOKEN}"');
+  assert.throws(
+    () => parseConfig(text, { file: "relay.toml", env: () => undefined }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.message ===
+        'Cannot load config "relay.toml": http[0].output[0].token: environment variable "NOPE_TOKEN" is not set',
+  );
+  assert.throws(
+    () => parseConfig(text, { env: () => "" }),
+    /token: environment variable "NOPE_TOKEN" is empty/,
+  );
+});
+
+Deno.test("parseConfig() never puts a secret in its messages", () => {
+  const cases: [string, string][] = [
+    ['token = "SECRET"\nusername = "me"\npassword = "x"', "token"],
+    ['password = "SECRET"', "username"],
+    ['token = "a\${SECRET}"', "token"],
+    ["token = 12345", "token"],
+    ["password = 12345", "password"],
+  ];
+  for (const [fields, key] of cases) {
+    assert.throws(
+      () => parseConfig(httpOutput(fields), { env: () => "SECRET" }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.equal(error.path, `http[0].output[0].${key}`, fields);
+        assert.doesNotMatch(error.message, /SECRET|12345/);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("parseConfig() rejects keys that do not fit the output's api", () => {
+  const cases: [string, string, string][] = [
+    [
+      'bucket = "b"',
+      "bucket",
+      'only applies to outputs with api = "v2" (this output has api = "v1")',
+    ],
+    [
+      'api = "v3"\norg = "o"',
+      "org",
+      'only applies to outputs with api = "v2" (this output has api = "v3")',
+    ],
+    [
+      'api = "v2"\ndb = "d"',
+      "db",
+      'only applies to outputs with api = "v3" (this output has api = "v2")',
+    ],
+    [
+      'api = "v2"\nusername = "u"\npassword = "p"',
+      "username",
+      'api = "v2" backends authenticate with a token: set token instead of username and password',
+    ],
+    [
+      'username = "u"',
+      "password",
+      "missing required key (a username needs a password)",
+    ],
+    [
+      'api = "v4"',
+      "api",
+      'invalid value "v4" (expected one of "v1", "v2", "v3")',
+    ],
+    [
+      'ca-cert = "ca.pem"',
+      "ca-cert",
+      "a CA file only applies to an https:// location",
+    ],
+  ];
+  for (const [fields, key, detail] of cases) {
+    assertRejects(httpOutput(fields), `http[0].output[0].${key}`, detail);
+  }
+  assertRejects(
+    httpOutput('ca-cert = "ca.pem"\nskip-tls-verification = true').replace(
+      "http://",
+      "https://",
+    ),
+    "http[0].output[0].ca-cert",
+    "has no effect with skip-tls-verification = true: remove one of them",
+  );
 });

@@ -6,12 +6,17 @@
  * @module
  */
 
-import type { Backend, BackendResult } from "./backend.ts";
+import type { Backend, BackendQueued, BackendResult } from "./backend.ts";
 import type { WriteBatch } from "./batch.ts";
 import type { Logger } from "./log.ts";
-import { decideResponse, type Decision } from "./response_rule.ts";
+import type { LogThrottle } from "./log_throttle.ts";
+import {
+  type AckPolicy,
+  decideResponse,
+  type Decision,
+} from "./response_rule.ts";
 
-export type { Decision };
+export type { AckPolicy, Decision };
 
 /** Options for {@linkcode Fanout}. */
 export interface FanoutOptions {
@@ -19,23 +24,74 @@ export interface FanoutOptions {
   relay: string;
   /** Where backend failures and 5xx answers are logged. */
   logger: Logger;
+  /**
+   * Log message for a failed backend write, with the placeholders
+   * `{relay}`, `{backend}` and `{error}`.
+   * @default {'Problem posting to relay "{relay}" backend "{backend}": {error}'}
+   */
+  failureMessage?: string;
+  /**
+   * Limits how often failures and 5xx answers are logged (for UDP, where
+   * they can come at packet rate).
+   * @default {every one is logged}
+   */
+  logThrottle?: LogThrottle;
+  /**
+   * When the client is answered: see {@linkcode decideResponse}.
+   * @default "first"
+   */
+  ack?: AckPolicy;
+  /**
+   * Longest wait, in ms, for writes held in retry buffers to be delivered
+   * before the answer is decided without them.
+   * @default 10000
+   */
+  ackTimeoutMs?: number;
+  /**
+   * Count a write queued in a memory retry buffer as stored (a disk spool
+   * always counts).
+   * @default false
+   */
+  ackMemoryBuffer?: boolean;
 }
+
+const FAILURE_MESSAGE =
+  'Problem posting to relay "{relay}" backend "{backend}": {error}';
 
 /** Writes batches to all backends of one listener. */
 export class Fanout {
   readonly #backends: readonly Backend[];
   readonly #relay: string;
   readonly #logger: Logger;
+  readonly #failureMessage: string;
+  readonly #logThrottle: LogThrottle | null;
+  readonly #ack: AckPolicy;
+  readonly #ackTimeoutMs: number;
+  readonly #ackMemoryBuffer: boolean;
   readonly #inFlight = new Set<Promise<unknown>>();
 
   /**
    * @param backends Every backend a batch goes to, in config order.
-   * @param options Relay name and logger.
+   * @param options Relay name, logger and how failures are logged.
    */
   constructor(backends: readonly Backend[], options: FanoutOptions) {
+    const {
+      relay,
+      logger,
+      failureMessage = FAILURE_MESSAGE,
+      logThrottle = null,
+      ack = "first",
+      ackTimeoutMs = 10_000,
+      ackMemoryBuffer = false,
+    } = options;
+    this.#ack = ack;
+    this.#ackTimeoutMs = ackTimeoutMs;
+    this.#ackMemoryBuffer = ackMemoryBuffer;
     this.#backends = backends;
-    this.#relay = options.relay;
-    this.#logger = options.logger;
+    this.#relay = relay;
+    this.#logger = logger;
+    this.#failureMessage = failureMessage;
+    this.#logThrottle = logThrottle;
   }
 
   /** The backends, in config order. */
@@ -56,22 +112,61 @@ export class Fanout {
    */
   write(batch: WriteBatch): Promise<Decision> {
     const backends = this.#backends;
+    const rule = { ack: this.#ack };
     if (backends.length === 0) {
-      return Promise.resolve(decideResponse([], 0) as Decision);
+      return Promise.resolve(decideResponse([], 0, rule) as Decision);
     }
     const { promise, resolve } = Promise.withResolvers<Decision>();
     const outcomes: BackendResult[] = [];
+    // Writes held in retry buffers that do not count as stored yet.
+    const waiting = new Set<BackendQueued>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     let decided = false;
+    let timedOut = 0;
+    const arrive = (result: BackendResult) => {
+      outcomes.push(result);
+      if (decided) return;
+      let decision = decideResponse(outcomes, backends.length, rule);
+      if (decision === null) return;
+      decided = true;
+      clearTimeout(timer);
+      if (decision.kind === "unavailable" && timedOut > 0) {
+        decision = {
+          kind: "unavailable",
+          reason: `queued for retry on ${timedOut} of ${backends.length} ` +
+            `backends, not delivered within ${this.#ackTimeoutMs}ms`,
+        };
+      }
+      resolve(decision);
+    };
+    const expire = () => {
+      for (const queued of [...waiting]) {
+        waiting.delete(queued);
+        timedOut++;
+        arrive({
+          kind: "failure",
+          error: new Error(
+            `not delivered within ack-timeout (${this.#ackTimeoutMs}ms)`,
+          ),
+        });
+      }
+    };
     for (const backend of backends) {
       const sent = backend.write(batch).then((result) => {
         this.#report(backend, result);
-        outcomes.push(result);
-        if (decided) return;
-        const decision = decideResponse(outcomes, backends.length);
-        if (decision !== null) {
-          decided = true;
-          resolve(decision);
+        if (
+          result.kind === "queued" && !decided &&
+          !(result.durable || this.#ackMemoryBuffer)
+        ) {
+          // Wait (bounded) for the delivery instead.
+          waiting.add(result);
+          timer ??= setTimeout(expire, this.#ackTimeoutMs);
+          result.delivered.then((delivered) => {
+            if (waiting.delete(result)) arrive(delivered);
+          });
+          return;
         }
+        arrive(result);
       });
       this.#inFlight.add(sent);
       sent.finally(() => this.#inFlight.delete(sent));
@@ -87,18 +182,26 @@ export class Fanout {
   }
 
   #report(backend: Backend, result: BackendResult): void {
+    const serverError = result.kind === "response" && result.status >= 500;
+    if (result.kind !== "failure" && !serverError) return;
+    let suppressed = 0;
+    if (this.#logThrottle !== null) {
+      suppressed = this.#logThrottle.admit();
+      if (suppressed < 0) return;
+    }
+    const more = suppressed > 0
+      ? ` (${suppressed} similar lines left out before this one)`
+      : "";
     if (result.kind === "failure") {
+      this.#logger.error(this.#failureMessage + more, {
+        relay: this.#relay,
+        backend: backend.name,
+        error: result.error.message,
+      });
+    } else if (result.kind === "response") {
       this.#logger.error(
-        'Problem posting to relay "{relay}" backend "{backend}": {error}',
-        {
-          relay: this.#relay,
-          backend: backend.name,
-          error: result.error.message,
-        },
-      );
-    } else if (result.status >= 500) {
-      this.#logger.error(
-        '5xx response for relay "{relay}" backend "{backend}": {status}',
+        '5xx response for relay "{relay}" backend "{backend}": {status}' +
+          more,
         { relay: this.#relay, backend: backend.name, status: result.status },
       );
     }

@@ -9,7 +9,10 @@
  */
 
 import type { Backend, BackendResult } from "./backend.ts";
+import { locationAuth, outputAuth, readCaCert } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
+import { scaleTimestamps } from "./timestamp_rewrite.ts";
+import { ApiMapper, type WriteApi } from "./write_api.ts";
 
 /** Options for {@linkcode FetchBackend}. */
 export interface FetchBackendOptions {
@@ -38,6 +41,50 @@ export interface FetchBackendOptions {
    * @default "influxdb-relay"
    */
   userAgent?: string;
+  /**
+   * The write API the backend speaks (see `HttpBackendOptions.api`).
+   * @default "v1"
+   */
+  api?: WriteApi;
+  /**
+   * v2: bucket every write goes to instead of the mapped one.
+   * @default null
+   */
+  bucket?: string | null;
+  /**
+   * v2: `org` sent instead of the client's `org`/`orgID`.
+   * @default null
+   */
+  org?: string | null;
+  /**
+   * v3: database every write goes to instead of the mapped one.
+   * @default null
+   */
+  db?: string | null;
+  /**
+   * v1: user name sent with `password` as Basic auth instead of the
+   * client's credentials.
+   * @default null
+   */
+  username?: string | null;
+  /**
+   * v1: password for `username`.
+   * @default null
+   */
+  password?: string | null;
+  /**
+   * Token sent as `Authorization: Token <token>` instead of the client's
+   * credentials.
+   * @default null
+   */
+  token?: string | null;
+  /**
+   * Path of a PEM file of CA certificates that an `https` backend's
+   * certificate may chain to, in addition to the default trusted roots;
+   * read once, here.
+   * @default null
+   */
+  caCertFile?: string | null;
 }
 
 /** Sends batches to one backend over HTTP/1.1 keep-alive connections. */
@@ -48,12 +95,16 @@ export class FetchBackend implements Backend {
   readonly #client: Deno.HttpClient;
   readonly #headers: Record<string, string>;
   readonly #urlAuth: string | null;
+  readonly #ownAuth: string | null;
+  readonly #mapper: ApiMapper | null;
   readonly #pending = new Set<Promise<BackendResult>>();
 
   /**
    * @param options Where and how to send.
-   * @throws {TypeError} When `location` is not an http(s) URL, or
+   * @throws {TypeError} When `location` is not an http(s) URL, options do not
+   * fit the API, `caCertFile` is given for an `http` location, or
    * `skipTlsVerification` is set.
+   * @throws {Error} When `caCertFile` cannot be read or holds no certificate.
    */
   constructor(options: FetchBackendOptions) {
     const {
@@ -63,6 +114,14 @@ export class FetchBackend implements Backend {
       skipTlsVerification = false,
       maxIdleConnections = 64,
       userAgent = "influxdb-relay",
+      api = "v1",
+      bucket = null,
+      org = null,
+      db = null,
+      username = null,
+      password = null,
+      token = null,
+      caCertFile = null,
     } = options;
     const url = new URL(location);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -80,15 +139,25 @@ export class FetchBackend implements Backend {
     this.#timeoutMs = timeoutMs;
     // As HttpBackend: credentials in the location become Basic auth when the
     // client sent no Authorization (fetch refuses URLs with credentials).
-    this.#urlAuth = url.username === "" && url.password === ""
-      ? null
-      : "Basic " + btoa(String.fromCharCode(
-        ...new TextEncoder().encode(
-          `${decodeURIComponent(url.username)}:${
-            decodeURIComponent(url.password)
-          }`,
-        ),
-      ));
+    this.#urlAuth = locationAuth(url);
+    try {
+      this.#ownAuth = outputAuth(api, { username, password, token });
+      const mapper = new ApiMapper({
+        api,
+        bucket,
+        org,
+        db,
+        ownCredentials: this.#ownAuth !== null,
+      });
+      // A v1 backend without credentials of its own takes batches as they are.
+      this.#mapper = api === "v1" && this.#ownAuth === null ? null : mapper;
+    } catch (error) {
+      const reason = (error as Error).message.replace(/^Cannot [^:]*: /, "");
+      throw new TypeError(`Cannot send to backend "${name}": ${reason}`, {
+        cause: error,
+      });
+    }
+    const ca = readCaCert(name, url, caCertFile);
     this.#headers = {
       "Content-Type": "text/plain",
       "User-Agent": userAgent,
@@ -96,6 +165,7 @@ export class FetchBackend implements Backend {
     this.#client = Deno.createHttpClient({
       poolMaxIdlePerHost: maxIdleConnections,
       http2: false,
+      ...(ca === null ? {} : { caCerts: [ca] }),
     });
   }
 
@@ -119,10 +189,17 @@ export class FetchBackend implements Backend {
   }
 
   async #send(batch: WriteBatch): Promise<BackendResult> {
-    const target = batch.query === ""
-      ? this.#base
-      : `${this.#base}?${batch.query}`;
-    const auth = batch.auth ?? this.#urlAuth;
+    let query = batch.query;
+    let payload = batch.body;
+    let auth = batch.auth ?? this.#urlAuth;
+    if (this.#mapper !== null) {
+      const mapped = this.#mapper.map(batch);
+      query = mapped.query;
+      payload = scaleTimestamps(payload, mapped.scale);
+      auth = this.#ownAuth ?? batch.auth ??
+        (mapped.password === null ? this.#urlAuth : `Token ${mapped.password}`);
+    }
+    const target = query === "" ? this.#base : `${this.#base}?${query}`;
     const headers = auth === null
       ? this.#headers
       : { ...this.#headers, "Authorization": auth };
@@ -130,7 +207,7 @@ export class FetchBackend implements Backend {
       const response = await fetch(target, {
         method: "POST",
         headers,
-        body: batch.body as Uint8Array<ArrayBuffer>,
+        body: payload as Uint8Array<ArrayBuffer>,
         client: this.#client,
         ...(this.#timeoutMs > 0
           ? { signal: AbortSignal.timeout(this.#timeoutMs) }

@@ -125,3 +125,24 @@ Deno.test("FetchBackend() refuses non-http locations and skipTlsVerification", (
     /skip-tls-verification is not supported/,
   );
 });
+
+Deno.test("FetchBackend.write() addresses a v2 backend with its token like HttpBackend", async () => {
+  await using fake = await startFakeBackend();
+  const backend = new FetchBackend({
+    name: "b",
+    location: `${fake.url}/api/v2/write`,
+    api: "v2",
+    org: "ops",
+    token: "t0k",
+  });
+  await backend.write(batch({
+    query: "db=mydb&precision=m&u=c&p=client",
+    auth: "Token client",
+  }));
+  await backend.close();
+  const [request] = fake.requests;
+  assert.equal(request?.path, "/api/v2/write");
+  assert.equal(request?.query, "bucket=mydb%2Fautogen&org=ops&precision=s");
+  assert.equal(request?.headers.get("authorization"), "Token t0k");
+  assert.equal(request?.text, "cpu value=1 60\n");
+});

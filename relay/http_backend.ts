@@ -12,7 +12,10 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Backend, BackendResult } from "./backend.ts";
+import { locationAuth, outputAuth, readCaCert } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
+import { scaleTimestamps } from "./timestamp_rewrite.ts";
+import { ApiMapper, type WriteApi } from "./write_api.ts";
 
 /** Options for {@linkcode HttpBackend}. */
 export interface HttpBackendOptions {
@@ -44,6 +47,52 @@ export interface HttpBackendOptions {
   maxConnections?: number;
   /** `User-Agent` sent to the backend. */
   userAgent?: string;
+  /**
+   * The write API the backend speaks: `"v1"` (`/write?db=…`), `"v2"`
+   * (`/api/v2/write?bucket=…&org=…`) or `"v3"` (`/api/v3/write_lp?db=…`).
+   * The location's path is used as given.
+   * @default "v1"
+   */
+  api?: WriteApi;
+  /**
+   * v2: bucket every write goes to instead of the mapped one.
+   * @default null
+   */
+  bucket?: string | null;
+  /**
+   * v2: `org` sent instead of the client's `org`/`orgID`.
+   * @default null
+   */
+  org?: string | null;
+  /**
+   * v3: database every write goes to instead of the mapped one.
+   * @default null
+   */
+  db?: string | null;
+  /**
+   * v1: user name sent with `password` as Basic auth instead of the
+   * client's credentials (the client's `u`/`p` are then not forwarded).
+   * @default null
+   */
+  username?: string | null;
+  /**
+   * v1: password for `username`.
+   * @default null
+   */
+  password?: string | null;
+  /**
+   * Token sent as `Authorization: Token <token>` instead of the client's
+   * credentials (the client's `u`/`p` are then not forwarded).
+   * @default null
+   */
+  token?: string | null;
+  /**
+   * Path of a PEM file of CA certificates that an `https` backend's
+   * certificate may chain to, in addition to the default trusted roots;
+   * read once, here.
+   * @default null
+   */
+  caCertFile?: string | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -59,11 +108,16 @@ export class HttpBackend implements Backend {
   readonly #request: typeof http.request;
   readonly #userAgent: string;
   readonly #urlAuth: string | null;
+  readonly #ownAuth: string | null;
+  /** `null` when batches go out as they are (a v1 backend without credentials). */
+  readonly #mapper: ApiMapper | null;
   readonly #pending = new Set<Promise<BackendResult>>();
 
   /**
    * @param options Where and how to send.
-   * @throws {TypeError} When `location` is not an http(s) URL.
+   * @throws {TypeError} When `location` is not an http(s) URL, options do not
+   * fit the API, or `caCertFile` is given for an `http` location.
+   * @throws {Error} When `caCertFile` cannot be read or holds no certificate.
    */
   constructor(options: HttpBackendOptions) {
     const {
@@ -74,6 +128,14 @@ export class HttpBackend implements Backend {
       maxIdleConnections = 64,
       maxConnections = 64,
       userAgent = "influxdb-relay",
+      api = "v1",
+      bucket = null,
+      org = null,
+      db = null,
+      username = null,
+      password = null,
+      token = null,
+      caCertFile = null,
     } = options;
     const url = new URL(location);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -89,15 +151,25 @@ export class HttpBackend implements Backend {
     this.#userAgent = userAgent;
     // Like Go's client, credentials in the location are sent as Basic auth
     // when the client sent no Authorization of its own.
-    this.#urlAuth = url.username === "" && url.password === ""
-      ? null
-      : "Basic " + btoa(String.fromCharCode(
-        ...new TextEncoder().encode(
-          `${decodeURIComponent(url.username)}:${
-            decodeURIComponent(url.password)
-          }`,
-        ),
-      ));
+    this.#urlAuth = locationAuth(url);
+    try {
+      this.#ownAuth = outputAuth(api, { username, password, token });
+      const mapper = new ApiMapper({
+        api,
+        bucket,
+        org,
+        db,
+        ownCredentials: this.#ownAuth !== null,
+      });
+      // A v1 backend without credentials of its own takes batches as they are.
+      this.#mapper = api === "v1" && this.#ownAuth === null ? null : mapper;
+    } catch (error) {
+      const reason = (error as Error).message.replace(/^Cannot [^:]*: /, "");
+      throw new TypeError(`Cannot send to backend "${name}": ${reason}`, {
+        cause: error,
+      });
+    }
+    const ca = readCaCert(name, url, caCertFile);
     const agentOptions = {
       keepAlive: true,
       maxSockets: maxConnections,
@@ -107,6 +179,7 @@ export class HttpBackend implements Backend {
       this.#agent = new https.Agent({
         ...agentOptions,
         rejectUnauthorized: !skipTlsVerification,
+        ...(ca === null ? {} : { ca }),
       });
       this.#request = https.request as typeof http.request;
     } else {
@@ -135,15 +208,22 @@ export class HttpBackend implements Backend {
   }
 
   #send(batch: WriteBatch): Promise<BackendResult> {
-    const path = batch.query === ""
-      ? this.#base
-      : `${this.#base}?${batch.query}`;
+    let query = batch.query;
+    let body = batch.body;
+    let auth = batch.auth ?? this.#urlAuth;
+    if (this.#mapper !== null) {
+      const mapped = this.#mapper.map(batch);
+      query = mapped.query;
+      body = scaleTimestamps(body, mapped.scale);
+      auth = this.#ownAuth ?? batch.auth ??
+        (mapped.password === null ? this.#urlAuth : `Token ${mapped.password}`);
+    }
+    const path = query === "" ? this.#base : `${this.#base}?${query}`;
     const headers: Record<string, string | number> = {
       "Content-Type": "text/plain",
-      "Content-Length": batch.body.length,
+      "Content-Length": body.length,
       "User-Agent": this.#userAgent,
     };
-    const auth = batch.auth ?? this.#urlAuth;
     if (auth !== null) headers["Authorization"] = auth;
     const { promise, resolve } = Promise.withResolvers<BackendResult>();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -192,7 +272,7 @@ export class HttpBackend implements Backend {
         );
       }, this.#timeoutMs);
     }
-    request.end(batch.body);
+    request.end(body);
     return promise;
   }
 

@@ -1,8 +1,10 @@
 /**
  * The HTTP listener: a pure `Request → Response` handler implementing the
- * original relay's routing table and write pipeline, and a thin
- * `Deno.serve` wrapper around it. This module alone turns errors into HTTP
- * answers (InfluxDB's `{"error":"…"}` bodies).
+ * original relay's routing table and write pipeline, the InfluxDB 2.x and
+ * 3.x write endpoints (`/api/v2/write`, `/api/v3/write_lp`) and `/health`,
+ * and a thin `Deno.serve` wrapper around it. This module alone turns errors
+ * into HTTP answers: InfluxDB 1.x's `{"error":"…"}` bodies on `/write`,
+ * InfluxDB 2.x's `{"code":"…","message":"…"}` on the newer endpoints.
  *
  * @module
  */
@@ -11,12 +13,28 @@ import type { WriteBatch } from "./batch.ts";
 import type { Decision } from "./response_rule.ts";
 import {
   LineProtocolError,
+  type NormalizedLines,
   normalizeLines,
   parsePrecision,
+  type Precision,
 } from "./line_protocol.ts";
 import type { Logger } from "./log.ts";
-import { parseWriteQuery, type WriteQuery } from "./query_string.ts";
+import {
+  firstValues,
+  parseWriteQuery,
+  type WriteQuery,
+} from "./query_string.ts";
 import { decodeGzip, GzipHeaderError } from "./gzip.ts";
+import { resolveAutoTimestamps } from "./timestamp_rewrite.ts";
+import {
+  formatDestination,
+  parseV2Precision,
+  parseV3Precision,
+  splitBucket,
+  v1Query,
+  V2_PRECISIONS,
+  V3_PRECISIONS,
+} from "./write_api.ts";
 
 /** Where the handler sends validated writes (the listener's fan-out). */
 export interface WriteTarget {
@@ -40,6 +58,11 @@ export interface HttpHandlerOptions {
    * @default the system clock
    */
   clock?: () => bigint;
+  /**
+   * `version` reported by `GET /health`.
+   * @default "relay"
+   */
+  version?: string;
 }
 
 /** Returns the system time in nanoseconds (microsecond resolution). */
@@ -62,6 +85,50 @@ function jsonError(
   });
 }
 
+/** The InfluxDB 2.x error code of each status the relay itself answers. */
+const V2_CODES: Readonly<Record<number, string>> = {
+  400: "invalid",
+  404: "not found",
+  405: "method not allowed",
+  500: "internal error",
+  503: "unavailable",
+};
+
+/**
+ * InfluxDB 2.x's error body, `{"code":"<code>","message":"<message>"}`, with
+ * its `X-Platform-Error-Code` header; the code follows from the status.
+ */
+function v2Error(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  const code = V2_CODES[status] ?? "internal error";
+  return new Response(JSON.stringify({ code, message }), {
+    status,
+    headers: {
+      "Content-Type": "application/json; charset=utf-8",
+      "X-Platform-Error-Code": code,
+      ...headers,
+    },
+  });
+}
+
+/** Builds the answer to a request the relay itself rejects. */
+type ErrorResponder = (status: number, message: string) => Response;
+
+/** A write's target, read once per distinct query string. */
+interface ParsedTarget {
+  /** Why the query is rejected (status and message), or `null`. */
+  readonly error: { readonly status: number; readonly message: string } | null;
+  /** Unit of the body's timestamps; `"auto"` guesses per line (v3). */
+  readonly precision: Precision | "auto";
+  /** {@linkcode WriteBatch.query}. */
+  readonly query: string;
+  /** {@linkcode WriteBatch.destination}. */
+  readonly destination: string;
+}
+
 /** Splits an absolute request URL into its path and raw query. */
 function splitTarget(url: string): { path: string; query: string } {
   const pathStart = url.indexOf("/", url.indexOf("//") + 2);
@@ -74,10 +141,14 @@ function splitTarget(url: string): { path: string; query: string } {
 }
 
 /**
- * Creates the request handler of one HTTP listener.
+ * Creates the request handler of one HTTP listener: `/write` and `/ping` as
+ * the original relay, `/api/v2/write` (InfluxDB 2.x) and `/api/v3/write_lp`
+ * (InfluxDB 3) writes turned into batches with the same v1 query plus the
+ * client's {@linkcode WriteBatch.destination}, and `/health`.
  *
  * @param target The fan-out writes go to.
- * @param options Listener name, logger, default retention policy, clock.
+ * @param options Listener name, logger, default retention policy, clock,
+ * health version.
  * @returns A handler that never rejects.
  */
 export function createHttpHandler(
@@ -89,6 +160,7 @@ export function createHttpHandler(
     logger,
     defaultRetentionPolicy = "",
     clock = systemClockNs,
+    version = "relay",
   } = options;
   // Clients repeat the same few query strings; parsing once each is enough.
   const queries = new Map<string, WriteQuery>();
@@ -101,11 +173,88 @@ export function createHttpHandler(
     }
     return query;
   }
+  const v2Targets = new Map<string, ParsedTarget>();
+  const v3Targets = new Map<string, ParsedTarget>();
+  function parsedTarget(
+    cache: Map<string, ParsedTarget>,
+    raw: string,
+    parse: (raw: string) => ParsedTarget,
+  ): ParsedTarget {
+    let parsed = cache.get(raw);
+    if (parsed === undefined) {
+      parsed = parse(raw);
+      if (cache.size >= 1024) cache.clear();
+      cache.set(raw, parsed);
+    }
+    return parsed;
+  }
 
-  async function write(request: Request, rawQuery: string): Promise<Response> {
-    const start = clock();
-    const query = writeQuery(rawQuery);
-    if (query.db === "") return jsonError(400, "missing parameter: db");
+  /** `db`/`rp` of a v2 bucket or v3 database, as v1 backends get them. */
+  function v1QueryOf(name: string, precision: Precision): string {
+    const { db, rp } = splitBucket(name);
+    return v1Query({ db, rp: rp || defaultRetentionPolicy }, precision);
+  }
+
+  function parseV2Target(raw: string): ParsedTarget {
+    const values = firstValues(raw);
+    const precision = parseV2Precision(values.get("precision") ?? "");
+    const bucket = values.get("bucket") ?? "";
+    let error: ParsedTarget["error"] = null;
+    if (precision === null) {
+      error = {
+        status: 400,
+        message:
+          `invalid precision; valid precision units are ${V2_PRECISIONS}`,
+      };
+    } else if (bucket === "") {
+      error = { status: 404, message: "bucket not found" };
+    }
+    return {
+      error,
+      precision: precision ?? "n",
+      query: v1QueryOf(bucket, precision ?? "n"),
+      destination: formatDestination({
+        bucket,
+        org: values.get("org") ?? "",
+        orgID: values.get("orgID") ?? "",
+      }),
+    };
+  }
+
+  function parseV3Target(raw: string): ParsedTarget {
+    const values = firstValues(raw);
+    const precision = parseV3Precision(values.get("precision") ?? "");
+    const db = values.get("db") ?? "";
+    let error: ParsedTarget["error"] = null;
+    if (precision === null) {
+      error = {
+        status: 400,
+        message: `invalid precision; valid values are ${V3_PRECISIONS}`,
+      };
+    } else if (db === "") {
+      error = { status: 400, message: "missing parameter: db" };
+    }
+    // `auto` is resolved here: timestamps reach every backend in ns.
+    const unit = precision === null || precision === "auto" ? "n" : precision;
+    return {
+      error,
+      precision: precision ?? "n",
+      query: v1QueryOf(db, unit),
+      destination: formatDestination({ db }),
+    };
+  }
+
+  /**
+   * Reads, decompresses and validates the body of a write.
+   *
+   * @returns The lines to forward, or the client's answer to a bad body.
+   */
+  async function readLines(
+    request: Request,
+    precision: Precision,
+    now: bigint,
+    fail: ErrorResponder,
+  ): Promise<NormalizedLines | Response> {
     let body: Uint8Array;
     try {
       body = new Uint8Array(await request.arrayBuffer());
@@ -114,56 +263,106 @@ export function createHttpHandler(
         relay: name,
         error: String(error),
       });
-      return jsonError(500, "problem reading request body");
+      return fail(500, "problem reading request body");
     }
     if (request.headers.get("content-encoding") === "gzip") {
       try {
         body = await decodeGzip(body);
       } catch (error) {
         if (error instanceof GzipHeaderError) {
-          return jsonError(400, "unable to decode gzip body");
+          return fail(400, "unable to decode gzip body");
         }
-        return jsonError(500, "problem reading request body");
+        return fail(500, "problem reading request body");
       }
     }
-    let lines;
     try {
-      lines = normalizeLines(body, {
-        precision: parsePrecision(query.precision),
-        now: start,
-      });
+      return normalizeLines(body, { precision, now });
     } catch (error) {
       if (!(error instanceof LineProtocolError)) throw error;
       logger.debug('Rejected write on relay "{relay}": {error}', {
         relay: name,
         error: error.message,
       });
-      return jsonError(400, `unable to parse points: ${error.message}`);
+      return fail(400, `unable to parse points: ${error.message}`);
     }
+  }
+
+  function authorization(request: Request): string | null {
     const auth = request.headers.get("authorization");
+    return auth === "" ? null : auth;
+  }
+
+  async function write(request: Request, rawQuery: string): Promise<Response> {
+    const start = clock();
+    const query = writeQuery(rawQuery);
+    if (query.db === "") return jsonError(400, "missing parameter: db");
+    const lines = await readLines(
+      request,
+      parsePrecision(query.precision),
+      start,
+      jsonError,
+    );
+    if (lines instanceof Response) return lines;
     const decision = await target.write({
       query: query.normalized,
-      auth: auth === "" ? null : auth,
+      auth: authorization(request),
       body: lines.body,
       points: lines.points,
     });
-    return respond(decision);
+    return respond(decision, jsonError);
+  }
+
+  /** `/api/v2/write` and `/api/v3/write_lp`, once the method is POST. */
+  async function writeNewApi(
+    request: Request,
+    parsed: ParsedTarget,
+  ): Promise<Response> {
+    const start = clock();
+    const { error } = parsed;
+    if (error !== null) return v2Error(error.status, error.message);
+    const auto = parsed.precision === "auto";
+    const lines = await readLines(
+      request,
+      auto ? "n" : parsed.precision as Precision,
+      start,
+      v2Error,
+    );
+    if (lines instanceof Response) return lines;
+    const decision = await target.write({
+      query: parsed.query,
+      auth: authorization(request),
+      body: auto ? resolveAutoTimestamps(lines.body) : lines.body,
+      points: lines.points,
+      destination: parsed.destination,
+    });
+    return respond(decision, v2Error);
+  }
+
+  function health(method: string): Response {
+    if (method !== "GET" && method !== "HEAD") {
+      return v2Error(405, "method not allowed", { Allow: "GET, HEAD" });
+    }
+    const body = JSON.stringify({
+      name: "influxdb-relay",
+      message: "ready for writes",
+      status: "pass",
+      checks: [],
+      version,
+    });
+    return new Response(method === "HEAD" ? null : body, {
+      status: 200,
+      headers: { "Content-Type": "application/json; charset=utf-8" },
+    });
   }
 
   return async function handle(request: Request): Promise<Response> {
     const { path, query } = splitTarget(request.url);
     const method = request.method;
-    if (path === "/ping" && (method === "GET" || method === "HEAD")) {
-      return new Response(null, {
-        status: 204,
-        headers: { "X-Influxdb-Version": "relay" },
-      });
-    }
-    if (path !== "/write") return jsonError(404, "invalid write endpoint");
-    if (method === "OPTIONS") {
-      return new Response(null, { status: 204, headers: { Allow: "POST" } });
-    }
-    if (method !== "POST") {
+    if (path === "/write") {
+      if (method === "POST") return await write(request, query);
+      if (method === "OPTIONS") {
+        return new Response(null, { status: 204, headers: { Allow: "POST" } });
+      }
       if (method === "HEAD") {
         return new Response(null, {
           status: 405,
@@ -172,17 +371,52 @@ export function createHttpHandler(
       }
       return jsonError(405, "invalid write method", { Allow: "POST" });
     }
-    return await write(request, query);
+    if (path === "/ping" && (method === "GET" || method === "HEAD")) {
+      return new Response(null, {
+        status: 204,
+        headers: { "X-Influxdb-Version": "relay" },
+      });
+    }
+    if (path === "/health") return health(method);
+    const v2 = path === "/api/v2/write";
+    if (v2 || path === "/api/v3/write_lp") {
+      if (method === "POST") {
+        return await writeNewApi(
+          request,
+          v2
+            ? parsedTarget(v2Targets, query, parseV2Target)
+            : parsedTarget(v3Targets, query, parseV3Target),
+        );
+      }
+      if (method === "OPTIONS") {
+        return new Response(null, { status: 204, headers: { Allow: "POST" } });
+      }
+      return v2Error(405, "method not allowed", { Allow: "POST" });
+    }
+    return jsonError(404, "invalid write endpoint");
   };
 }
 
-/** Turns the fan-out's decision into the client's answer (spec §3.8, D3). */
-function respond(decision: Decision): Response {
+/**
+ * Turns the fan-out's decision into the client's answer (spec §3.8, D3);
+ * `fail` words the relay's own 503 in the client's API.
+ */
+function respond(decision: Decision, fail: ErrorResponder): Response {
   switch (decision.kind) {
     case "accepted":
       return new Response(null, { status: 204 });
     case "unavailable":
-      return jsonError(503, "unable to write points");
+      return fail(
+        503,
+        decision.reason === undefined
+          ? "unable to write points"
+          : `unable to write points: ${decision.reason}`,
+      );
+    case "insufficient":
+      return fail(
+        503,
+        `unable to write points: stored on ${decision.stored} of ${decision.backends} backends, ack = "${decision.ack}" needs ${decision.needed}`,
+      );
     case "forward": {
       const { status, body, contentType } = decision.response;
       const headers: Record<string, string> = {};

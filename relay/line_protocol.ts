@@ -34,6 +34,16 @@ export interface NormalizeOptions {
    * @default {the current time}
    */
   now?: bigint;
+  /**
+   * Leave out the lines the original parser would reject and forward the
+   * others, instead of throwing for the first bad line. The result counts
+   * them in {@linkcode NormalizedLines.skipped} and describes the first in
+   * {@linkcode NormalizedLines.firstError}. The UDP listener uses this: one
+   * bad line in a datagram must not cost the good ones.
+   *
+   * @default {false}
+   */
+  skipInvalid?: boolean;
 }
 
 /** The body to forward, as returned by {@linkcode normalizeLines}. */
@@ -46,6 +56,13 @@ export interface NormalizedLines {
   body: Uint8Array;
   /** Number of points (lines) in {@linkcode NormalizedLines.body}. */
   points: number;
+  /**
+   * Number of bad lines left out; always `0` unless
+   * {@linkcode NormalizeOptions.skipInvalid} is set.
+   */
+  skipped: number;
+  /** Why the first bad line was left out, or `null` when none was. */
+  firstError: LineProtocolError | null;
 }
 
 /**
@@ -60,20 +77,32 @@ export class LineProtocolError extends SyntaxError {
   readonly line: number;
   /** Why the point was rejected, in the original parser's words. */
   readonly reason: string;
+  /**
+   * The rejected line as text (invalid UTF-8 replaced), cut to its first
+   * {@linkcode MAX_ERROR_TEXT} characters; `""` when not known.
+   */
+  readonly text: string;
 
   /**
    * Creates the error for a point starting on `line`.
    *
    * @param line Physical line number, counted from 1.
    * @param reason Why the point was rejected.
+   * @param text The rejected line, for logs.
    */
-  constructor(line: number, reason: string) {
+  constructor(line: number, reason: string, text = "") {
     super(`line ${line}: ${reason}`);
     this.name = "LineProtocolError";
     this.line = line;
     this.reason = reason;
+    this.text = text.length > MAX_ERROR_TEXT
+      ? `${text.slice(0, MAX_ERROR_TEXT)}…`
+      : text;
   }
 }
+
+/** Longest {@linkcode LineProtocolError.text}, in characters. */
+export const MAX_ERROR_TEXT = 200;
 
 /**
  * Maps a client's `precision` value to a unit. Anything unrecognised
@@ -137,7 +166,7 @@ export function parsePrecision(value: string | null | undefined): Precision {
  * @param options Precision and receive time.
  * @returns The lines to forward and how many there are.
  * @throws {LineProtocolError} For the first line that the original parser
- * would reject.
+ * would reject, unless `skipInvalid` is set.
  * @throws {RangeError} If `precision` is not a {@linkcode Precision} or the
  * body is 2 GiB or larger.
  * @throws {TypeError} If `now` is given and is not a bigint.
@@ -146,7 +175,7 @@ export function normalizeLines(
   body: Uint8Array,
   options: NormalizeOptions = {},
 ): NormalizedLines {
-  const { precision = "n", now } = options;
+  const { precision = "n", now, skipInvalid = false } = options;
   const unit = unitIndex(precision);
   if (now !== undefined && typeof now !== "bigint") {
     throw new TypeError(
@@ -165,6 +194,8 @@ export function normalizeLines(
   let points = 0;
   let outSize = 0;
   let missing = 0;
+  let skipped = 0;
+  let firstError: LineProtocolError | null = null;
   // The output equals body[runStart, runEnd) while every forwarded line is
   // verbatim, newline included, and directly follows the previous one.
   let verbatim = true;
@@ -211,7 +242,24 @@ export function normalizeLines(
         end = exact;
         e = body[end - 1] === LF ? end - 1 : end;
         ok = parseLine(body, s, e, unit, NO_TERMINATOR);
-        if (!ok) throw new LineProtocolError(lineNo, failReason);
+        if (!ok) {
+          if (!skipInvalid || firstError === null) {
+            const error = new LineProtocolError(
+              lineNo,
+              failReason,
+              lineText(body, s, e),
+            );
+            if (!skipInvalid) throw error;
+            firstError = error;
+          }
+          // Leave the line out (junk must stay cheap: only the first bad
+          // line gets an error object). Later lines are no longer contiguous
+          // with the verbatim run, so the output is copied.
+          skipped++;
+          lineNo += 1 + countNewlines(body, lineStart, end);
+          pos = end + 1;
+          continue;
+        }
       }
       lineNo += countNewlines(body, lineStart, end);
     }
@@ -257,13 +305,17 @@ export function normalizeLines(
 
   // Do not keep the scratch of a huge body alive between calls.
   if (rec.length > RECORDS_KEPT) records = new Int32Array(RECORDS_INITIAL);
-  if (points === 0) return { body: new Uint8Array(0), points: 0 };
+  if (points === 0) {
+    return { body: new Uint8Array(0), points: 0, skipped, firstError };
+  }
   if (verbatim) {
     return {
       body: runStart === 0 && runEnd === len
         ? body
         : body.subarray(runStart, runEnd),
       points,
+      skipped,
+      firstError,
     };
   }
 
@@ -318,7 +370,36 @@ export function normalizeLines(
     o += ce - cs;
   }
   junctions.length = 0;
-  return { body: o === out.length ? out : out.subarray(0, o), points };
+  return {
+    body: o === out.length ? out : out.subarray(0, o),
+    points,
+    skipped,
+    firstError,
+  };
+}
+
+/**
+ * Finds where the line starting at `start` ends, splitting lines exactly as
+ * {@linkcode normalizeLines} and the original's parser do: a `\n` inside a
+ * quoted string field value, or right after a backslash, does not end it.
+ *
+ * @example Usage
+ * ```ts
+ * import { findLineEnd } from "./line_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const body = new TextEncoder().encode('a s="x\ny" 1\nb v=1 2\n');
+ * assert.equal(findLineEnd(body, 0), 11); // the first `\n` is inside a string
+ * assert.equal(findLineEnd(body, 12), 19);
+ * ```
+ *
+ * @param body Line protocol.
+ * @param start Offset of the first byte of a line.
+ * @returns The offset of the `\n` that ends the line, or `body.length` when
+ * the last line has none.
+ */
+export function findLineEnd(body: Uint8Array, start: number): number {
+  return scanLineEnd(body, start, body.length);
 }
 
 // ---------------------------------------------------------------------------
@@ -1064,6 +1145,14 @@ function exceeds(
 }
 
 const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder();
+
+/** A rejected line as text for error messages (error path only). */
+function lineText(buf: Uint8Array, from: number, to: number): string {
+  return utf8.decode(
+    buf.subarray(from, Math.min(to, from + 4 * MAX_ERROR_TEXT)),
+  );
+}
 
 /** Text of `buf[from, to)`, one character per byte (error paths and floats). */
 function ascii(buf: Uint8Array, from: number, to: number): string {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  findLineEnd,
   LineProtocolError,
+  MAX_ERROR_TEXT,
   normalizeLines,
   parsePrecision,
   type Precision,
@@ -571,6 +573,82 @@ Deno.test("normalizeLines() counts newlines inside strings and comments when it 
   assertRejects('# x=1 "a\nb"\ncpu\n', "missing fields", 3);
   assertRejects('cpu v=1\ncpu s="a\nb" 1 x\n', "point is invalid", 2);
   assertRejects("cpu,t=a\\\nb v\n", "invalid field format", 1);
+});
+
+Deno.test("normalizeLines() gives the rejected line's text with the error", () => {
+  const error = rejection("cpu v=1\n  bad line\n");
+  assert.equal(error.text, "bad line");
+  const long = rejection(`${"x".repeat(1000)} v=`);
+  assert.equal(long.text, `${"x".repeat(MAX_ERROR_TEXT)}…`);
+});
+
+// --- skipInvalid ----------------------------------------------------------------
+
+function lenient(text: string): {
+  text: string;
+  points: number;
+  skipped: number;
+  firstError: LineProtocolError | null;
+} {
+  const result = normalizeLines(encoder.encode(text), {
+    now: NOW,
+    skipInvalid: true,
+  });
+  return { ...result, text: decoder.decode(result.body) };
+}
+
+Deno.test("normalizeLines() forwards the good lines and counts the bad ones when skipInvalid is set", () => {
+  const result = lenient("cpu v=1 1\nbad line\nmem f=2i\ncpu v=\ndisk u=3 3\n");
+  assert.equal(result.text, `cpu v=1 1\nmem f=2i ${NOW}\ndisk u=3 3\n`);
+  assert.equal(result.points, 3);
+  assert.equal(result.skipped, 2);
+  assert.ok(result.firstError instanceof LineProtocolError);
+  assert.equal(result.firstError.message, "line 2: invalid field format");
+  assert.equal(result.firstError.text, "bad line");
+});
+
+Deno.test("normalizeLines() leaves out bad lines at the start and end when skipInvalid is set", () => {
+  const result = lenient("junk\ncpu v=1 1\nmem f=2i 2\njunk");
+  assert.equal(result.text, "cpu v=1 1\nmem f=2i 2\n");
+  assert.equal(result.points, 2);
+  assert.equal(result.skipped, 2);
+  assert.equal(result.firstError?.message, "line 1: missing fields");
+  assert.equal(result.firstError?.text, "junk");
+});
+
+Deno.test("normalizeLines() returns an empty body when every line is bad and skipInvalid is set", () => {
+  const result = lenient("a\nb\n\x00\xff\n");
+  assert.equal(result.text, "");
+  assert.equal(result.points, 0);
+  assert.equal(result.skipped, 3);
+  assert.equal(result.firstError?.line, 1);
+});
+
+Deno.test("normalizeLines() skips a bad line as the original splits it when skipInvalid is set", () => {
+  // The string's newline belongs to the bad line; the line after it stays.
+  const result = lenient('cpu s="a\nb",x 1\ncpu v=1 2\n');
+  assert.equal(result.text, "cpu v=1 2\n");
+  assert.equal(result.skipped, 1);
+  // Lines after the skipped one keep their physical numbers.
+  const second = lenient('cpu s="a\nb" 1\ncpu v=\n');
+  assert.equal(second.firstError?.line, 3);
+});
+
+Deno.test("normalizeLines() reports nothing skipped when skipInvalid is not set", () => {
+  const result = normalizeLines(encoder.encode("cpu v=1 1\n"), { now: NOW });
+  assert.equal(result.skipped, 0);
+  assert.equal(result.firstError, null);
+});
+
+// --- findLineEnd ----------------------------------------------------------------
+
+Deno.test("findLineEnd() ends a line at its newline, not inside a string or after a backslash", () => {
+  const body = encoder.encode(
+    'a s="x\ny" 1\nb,t=a\\\nb v=1 2\nc v=1',
+  );
+  assert.equal(findLineEnd(body, 0), 11);
+  assert.equal(findLineEnd(body, 12), 26);
+  assert.equal(findLineEnd(body, 27), body.length);
 });
 
 Deno.test("normalizeLines() validates its options", () => {

@@ -42,4 +42,7 @@ export {
   startService,
   type StartServiceOptions,
   type StopResult,
+  type UdpBackendStats,
+  type UdpListenerInfo,
+  type UdpListenerStats,
 } from "./service.ts";

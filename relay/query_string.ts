@@ -190,3 +190,63 @@ export function parseWriteQuery(
     normalized: encodeQuery(values),
   };
 }
+
+/**
+ * Encodes text values like Go `url.Values.Encode()` (keys sorted, UTF-8,
+ * form-encoded); keys whose value is `""` are left out.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatQuery } from "./query_string.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   formatQuery({ rp: "", db: "my db", precision: "ms" }),
+ *   "db=my+db&precision=ms",
+ * );
+ * ```
+ *
+ * @param values Text values by key.
+ * @returns The encoded query without a leading `?`.
+ */
+export function formatQuery(values: Readonly<Record<string, string>>): string {
+  const map = new Map<string, string[]>();
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== "") map.set(encodeBytes(key), [encodeBytes(value)]);
+  }
+  return encodeQuery(map);
+}
+
+/**
+ * Reads the first value of each key of a query string as UTF-8 text, like Go
+ * `url.Values.Get` (pairs with a bad escape or a `;` are dropped).
+ *
+ * @param raw The query without its leading `?`.
+ * @returns The first value of every key.
+ */
+export function firstValues(raw: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, values] of parseQuery(raw)) {
+    out.set(decodeBytes(key), decodeBytes(values[0] ?? ""));
+  }
+  return out;
+}
+
+/**
+ * Removes every value of the given keys from a normalised query string,
+ * keeping the rest exactly as it was.
+ *
+ * @param normalized A query as returned by {@linkcode encodeQuery}.
+ * @param keys The keys to drop (plain ASCII names such as `"u"`, `"p"`).
+ * @returns The query without those keys.
+ */
+export function withoutKeys(
+  normalized: string,
+  keys: readonly string[],
+): string {
+  if (normalized === "") return normalized;
+  return normalized.split("&").filter((pair) => {
+    const eq = pair.indexOf("=");
+    return !keys.includes(eq < 0 ? pair : pair.slice(0, eq));
+  }).join("&");
+}

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { encodeQuery, parseQuery, parseWriteQuery } from "./query_string.ts";
+import {
+  encodeQuery,
+  firstValues,
+  formatQuery,
+  parseQuery,
+  parseWriteQuery,
+  withoutKeys,
+} from "./query_string.ts";
 
 Deno.test("parseWriteQuery() normalises like Go url.Values.Encode", () => {
   const query = parseWriteQuery(
@@ -69,4 +76,28 @@ Deno.test("parseWriteQuery() sorts keys in byte order", () => {
     parseWriteQuery("b=1&B=2&a=3&_=4").normalized,
     "B=2&_=4&a=3&b=1",
   );
+});
+
+Deno.test("formatQuery() sorts keys, form-encodes UTF-8 and leaves out empty values", () => {
+  assert.equal(
+    formatQuery({ rp: "", db: "mé db", precision: "s", bucket: "a/b&c" }),
+    "bucket=a%2Fb%26c&db=m%C3%A9+db&precision=s",
+  );
+  assert.equal(formatQuery({}), "");
+});
+
+Deno.test("firstValues() decodes the first value of each key", () => {
+  const values = firstValues("db=m%C3%A9&db=second&flag&bad=%zz");
+  assert.equal(values.get("db"), "mé");
+  assert.equal(values.get("flag"), "");
+  assert.equal(values.has("bad"), false);
+});
+
+Deno.test("withoutKeys() drops the named keys and keeps the rest verbatim", () => {
+  assert.equal(
+    withoutKeys("consistency=all&db=my+db&p=p%26w&u=a%40b&up=1", ["u", "p"]),
+    "consistency=all&db=my+db&up=1",
+  );
+  assert.equal(withoutKeys("", ["u"]), "");
+  assert.equal(withoutKeys("p=&u", ["u", "p"]), "");
 });

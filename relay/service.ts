@@ -7,11 +7,35 @@
  */
 
 import type { Backend } from "./backend.ts";
-import type { HttpConfig, RelayConfig } from "./config.ts";
+import type {
+  HttpConfig,
+  HttpOutputConfig,
+  RelayConfig,
+  UdpConfig,
+} from "./config.ts";
+import type { BatchQueue } from "./batch_queue.ts";
+import { MemoryQueue } from "./memory_queue.ts";
+import { RetryBuffer } from "./retry_buffer.ts";
+import { SpoolQueue } from "./spool_queue.ts";
 import { Fanout } from "./fanout.ts";
+import { FetchBackend } from "./fetch_backend.ts";
 import { HttpBackend } from "./http_backend.ts";
 import { createHttpHandler, serveHttp } from "./http_listener.ts";
+import { parsePrecision } from "./line_protocol.ts";
 import { getRelayLogger } from "./log.ts";
+import { LogThrottle } from "./log_throttle.ts";
+import {
+  formatAddress,
+  resolveUdpLocation,
+  UdpBackend,
+  type UdpBackendStats,
+} from "./udp_backend.ts";
+import {
+  listenUdp,
+  type UdpListener,
+  type UdpListenerStats,
+} from "./udp_listener.ts";
+import type { ReceiverThread } from "./udp_receiver.ts";
 
 /** A relay part could not be started (bad TLS file, address in use, …). */
 export class StartError extends Error {
@@ -33,6 +57,23 @@ export interface ListenerInfo {
   readonly url: string;
 }
 
+export type { UdpBackendStats, UdpListenerStats };
+
+/** A running UDP listener with its counters, as tests and logs see it. */
+export interface UdpListenerInfo {
+  /** The listener's configured name. */
+  readonly name: string;
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** The listener's counters now. */
+  readonly stats: UdpListenerStats;
+  /** Each output's name and counters now, in config order. */
+  readonly outputs: readonly {
+    readonly name: string;
+    readonly stats: UdpBackendStats;
+  }[];
+}
+
 /** Options for {@linkcode startService}. */
 export interface StartServiceOptions {
   /**
@@ -40,6 +81,19 @@ export interface StartServiceOptions {
    * @default "influxdb-relay"
    */
   userAgent?: string;
+  /**
+   * How backends are written to: `node:http` keep-alive agents, or the
+   * global `fetch` (kept for the benchmark's comparison; it refuses
+   * `skip-tls-verification`).
+   * @default "node-http"
+   */
+  sender?: "node-http" | "fetch";
+  /**
+   * Where UDP listeners read their sockets: each in a Worker of its own, or
+   * on the main isolate (kept for loss comparisons).
+   * @default "worker"
+   */
+  udpThread?: ReceiverThread;
 }
 
 interface RunningHttp {
@@ -47,6 +101,15 @@ interface RunningHttp {
   readonly server: Deno.HttpServer<Deno.NetAddr>;
   readonly fanout: Fanout;
   readonly backends: readonly Backend[];
+}
+
+interface RunningUdp {
+  readonly name: string;
+  readonly listener: UdpListener;
+  readonly fanout: Fanout;
+  readonly backends: readonly UdpBackend[];
+  /** Sending sockets, one per address family in use. */
+  readonly sockets: readonly Deno.DatagramConn[];
 }
 
 /** What {@linkcode RelayService.stop} achieved. */
@@ -60,11 +123,16 @@ export interface StopResult {
 /** Every listener of one relay process. */
 export class RelayService {
   readonly #http: readonly RunningHttp[];
+  readonly #udp: readonly RunningUdp[];
   #stopping: Promise<StopResult> | null = null;
 
-  /** @param http The running HTTP listeners. */
-  constructor(http: readonly RunningHttp[]) {
+  /**
+   * @param http The running HTTP listeners.
+   * @param udp The running UDP listeners.
+   */
+  constructor(http: readonly RunningHttp[], udp: readonly RunningUdp[] = []) {
     this.#http = http;
+    this.#udp = udp;
   }
 
   /** The HTTP listeners with their bound addresses. */
@@ -72,10 +140,24 @@ export class RelayService {
     return this.#http.map((listener) => listener.info);
   }
 
+  /** The UDP listeners with their bound addresses and counters. */
+  get udpListeners(): readonly UdpListenerInfo[] {
+    return this.#udp.map((udp) => ({
+      name: udp.name,
+      addr: udp.listener.addr,
+      get stats() {
+        return udp.listener.stats;
+      },
+      get outputs() {
+        return udp.backends.map((b) => ({ name: b.name, stats: b.stats }));
+      },
+    }));
+  }
+
   /**
-   * Stops accepting, lets in-flight requests and backend writes finish until
-   * the deadline, then closes backend connections. Calling it again returns
-   * the first call's result.
+   * Stops accepting, lets in-flight requests, queued UDP datagrams and
+   * backend writes finish until the deadline, then closes backend
+   * connections. Calling it again returns the first call's result.
    *
    * @param deadlineMs How long in-flight work may take.
    * @returns Whether everything finished in time.
@@ -87,60 +169,177 @@ export class RelayService {
 
   async #stop(deadlineMs: number): Promise<StopResult> {
     const logger = getRelayLogger("service");
+    const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"deadline">((resolve) => {
       timer = setTimeout(() => resolve("deadline"), deadlineMs);
     });
+    const relays = [...this.#http, ...this.#udp];
     const work = (async () => {
-      await Promise.all(
-        this.#http.map((listener) => listener.server.shutdown()),
-      );
-      await Promise.all(this.#http.map((listener) => listener.fanout.drain()));
+      // UDP listeners stop reading and hand every queued datagram to their
+      // fan-out before close() resolves.
+      await Promise.all([
+        ...this.#http.map((listener) => listener.server.shutdown()),
+        ...this.#udp.map((udp) => udp.listener.close()),
+      ]);
+      await Promise.all(relays.map((relay) => relay.fanout.drain()));
       return "done" as const;
     })();
     const outcome = await Promise.race([work, deadline]);
     clearTimeout(timer);
-    const abandoned = this.#http.reduce((n, l) => n + l.fanout.inFlight, 0);
+    const abandoned = relays.reduce((n, r) => n + r.fanout.inFlight, 0);
     if (outcome === "deadline") {
       logger.warn(
         "Shutdown deadline of {deadlineMs}ms passed with {abandoned} backend writes unfinished",
         { deadlineMs, abandoned },
       );
-      for (const listener of this.#http) {
-        for (const backend of listener.backends) {
+      for (const relay of relays) {
+        for (const backend of relay.backends) {
           void backend.close();
         }
       }
+      for (const udp of this.#udp) closeSockets(udp.sockets);
       return { drained: false, abandoned };
     }
+    // Retry buffers get the rest of the deadline for a last delivery.
+    const rest = new AbortController();
+    const left = Math.max(0, deadlineMs - (performance.now() - started));
+    const restTimer = setTimeout(() => rest.abort(), left);
     await Promise.all(
-      this.#http.flatMap((listener) => listener.backends.map((b) => b.close())),
+      relays.flatMap((relay) =>
+        relay.backends.map((b) => b.close(rest.signal))
+      ),
     );
+    clearTimeout(restTimer);
+    for (const udp of this.#udp) closeSockets(udp.sockets);
     return { drained: true, abandoned: 0 };
   }
 }
 
-function createBackends(
+function closeSockets(sockets: readonly Deno.DatagramConn[]): void {
+  for (const socket of sockets) {
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+async function createBackends(
   config: HttpConfig,
   options: StartServiceOptions,
-): Backend[] {
+): Promise<Backend[]> {
   const logger = getRelayLogger("http", config.name);
-  return config.outputs.map((output) => {
-    if (output.bufferSizeMb > 0) {
-      logger.warn(
-        'Backend "{backend}" of relay "{relay}": buffer-size-mb is read but retry buffering is not implemented yet; failed writes are not retried',
-        { backend: output.name, relay: config.name },
+  const backends: Backend[] = [];
+  try {
+    for (const output of config.outputs) {
+      const sender = createSender(output, options);
+      backends.push(
+        output.bufferSizeMb > 0
+          ? await createRetryBuffer(sender, output, config.name)
+          : sender,
       );
     }
-    return new HttpBackend({
+  } catch (error) {
+    await Promise.all(backends.map((backend) => backend.close()));
+    throw error;
+  }
+  logger.debug("Backends of relay {relay}: {backends}", {
+    relay: config.name,
+    backends: backends.map((b) => b.name),
+  });
+  return backends;
+}
+
+function createSender(
+  output: HttpOutputConfig,
+  options: StartServiceOptions,
+): Backend {
+  const backendOptions = {
+    name: output.name,
+    location: output.location,
+    timeoutMs: output.timeoutMs,
+    skipTlsVerification: output.skipTlsVerification,
+    api: output.api,
+    org: output.org,
+    bucket: output.bucket,
+    db: output.db,
+    username: output.username,
+    password: output.password,
+    token: output.token,
+    caCertFile: output.caCert,
+    ...(options.userAgent === undefined
+      ? {}
+      : { userAgent: options.userAgent }),
+  };
+  return options.sender === "fetch"
+    ? new FetchBackend(backendOptions)
+    : new HttpBackend(backendOptions);
+}
+
+/** Wraps a sender in a retry buffer kept in memory or in a disk spool. */
+async function createRetryBuffer(
+  sender: Backend,
+  output: HttpOutputConfig,
+  relay: string,
+): Promise<RetryBuffer> {
+  const logger = getRelayLogger("backend", output.name);
+  const maxBytes = output.bufferSizeMb * 1024 * 1024;
+  let queue: BatchQueue;
+  if (output.bufferPath === null) {
+    queue = new MemoryQueue({
+      maxBytes,
+      fullPolicy: output.bufferFullPolicy,
       name: output.name,
-      location: output.location,
-      timeoutMs: output.timeoutMs,
-      skipTlsVerification: output.skipTlsVerification,
-      ...(options.userAgent === undefined
-        ? {}
-        : { userAgent: options.userAgent }),
     });
+  } else {
+    const dir = output.bufferPath;
+    try {
+      queue = await SpoolQueue.open({
+        dir,
+        maxBytes,
+        fullPolicy: output.bufferFullPolicy,
+        name: output.name,
+        fsync: output.bufferFsync,
+        onCorruption(info) {
+          logger.error(
+            'Spool of backend "{backend}": skipped a damaged record in {segment} at offset {offset}: {reason}',
+            { backend: output.name, ...info },
+          );
+        },
+      });
+    } catch (error) {
+      await sender.close();
+      throw new StartError(
+        `Cannot start HTTP relay "${relay}": cannot open the spool of backend "${output.name}" in "${dir}": ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+    const spool = queue as SpoolQueue;
+    if (spool.truncatedBytes > 0) {
+      logger.warn(
+        'Spool of backend "{backend}": cut {bytes} bytes of a write torn by a crash (never acknowledged)',
+        { backend: output.name, bytes: spool.truncatedBytes },
+      );
+    }
+    if (queue.length > 0) {
+      logger.info(
+        'Spool of backend "{backend}" holds {writes} writes ({bytes} bytes) from before the restart: delivering them first',
+        { backend: output.name, writes: queue.length, bytes: queue.bytes },
+      );
+    }
+  }
+  return new RetryBuffer(sender, {
+    queue,
+    logger,
+    relay,
+    maxBatchBytes: output.maxBatchKb * 1024,
+    maxDelayMs: output.maxDelayIntervalMs,
+    maxAgeMs: output.bufferMaxAgeMs,
+    retryDatabaseNotFound: output.retryDatabaseNotFound,
   });
 }
 
@@ -163,8 +362,14 @@ async function startHttp(
       );
     }
   }
-  const backends = createBackends(config, options);
-  const fanout = new Fanout(backends, { relay: config.name, logger });
+  const backends = await createBackends(config, options);
+  const fanout = new Fanout(backends, {
+    relay: config.name,
+    logger,
+    ack: config.ack,
+    ackTimeoutMs: config.ackTimeoutMs,
+    ackMemoryBuffer: config.ackMemoryBuffer,
+  });
   const handler = createHttpHandler(fanout, {
     name: config.name,
     logger,
@@ -199,6 +404,138 @@ async function startHttp(
   return { info: { name: config.name, url }, server, fanout, backends };
 }
 
+/** The original's log line for a failed UDP send. */
+const UDP_FAILURE_MESSAGE =
+  'Error writing points in relay "{relay}" to backend "{backend}": {error}';
+
+const RMEM_DEFAULT = "/proc/sys/net/core/rmem_default";
+
+/**
+ * The socket receive buffer a UDP listener gets: Deno cannot set SO_RCVBUF
+ * (`Deno.listenDatagram` has no such option and `node:dgram`'s
+ * `recvBufferSize` has no effect), so it is always the kernel's default.
+ *
+ * @returns `net.core.rmem_default` in bytes, or why it cannot be read (Deno
+ * lets a process read `/proc/sys` only with `--allow-all`).
+ */
+async function defaultReceiveBuffer(): Promise<number | string> {
+  try {
+    const text = await Deno.readTextFile(RMEM_DEFAULT);
+    const bytes = Number(text.trim());
+    return Number.isSafeInteger(bytes)
+      ? bytes
+      : `${RMEM_DEFAULT} is not a number`;
+  } catch (error) {
+    return error instanceof Deno.errors.NotCapable
+      ? `Deno reads ${RMEM_DEFAULT} only with --allow-all; see 'sysctl net.core.rmem_default'`
+      : `cannot read ${RMEM_DEFAULT}: ${(error as Error).message}`;
+  }
+}
+
+async function startUdp(
+  config: UdpConfig,
+  options: StartServiceOptions,
+): Promise<RunningUdp> {
+  const logger = getRelayLogger("udp", config.name);
+  const addresses: Deno.NetAddr[] = [];
+  for (const output of config.outputs) {
+    try {
+      addresses.push(await resolveUdpLocation(output.location));
+    } catch (error) {
+      throw new StartError(
+        `Cannot start UDP relay "${config.name}": output "${output.name}": ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+  }
+  // One unconnected sending socket per address family, shared by the
+  // relay's outputs, as the original's single socket (all backends see the
+  // same source port).
+  const sockets = new Map<string, Deno.DatagramConn>();
+  let listener: UdpListener;
+  let backends: UdpBackend[];
+  let fanout: Fanout;
+  try {
+    backends = config.outputs.map((output, index) => {
+      const address = addresses[index]!;
+      const family = address.hostname.includes(":") ? "::" : "0.0.0.0";
+      let socket = sockets.get(family);
+      if (socket === undefined) {
+        socket = Deno.listenDatagram({
+          transport: "udp",
+          hostname: family,
+          port: 0,
+        });
+        sockets.set(family, socket);
+      }
+      return new UdpBackend({
+        name: output.name,
+        relay: config.name,
+        address,
+        socket,
+        logger,
+        mtu: output.mtu,
+      });
+    });
+    fanout = new Fanout(backends, {
+      relay: config.name,
+      logger,
+      failureMessage: UDP_FAILURE_MESSAGE,
+      logThrottle: new LogThrottle(),
+    });
+    listener = await listenUdp(fanout, {
+      name: config.name,
+      logger,
+      hostname: config.bind.hostname,
+      port: config.bind.port,
+      precision: parsePrecision(config.precision),
+      ...(options.udpThread === undefined ? {} : { thread: options.udpThread }),
+    });
+  } catch (error) {
+    closeSockets([...sockets.values()]);
+    throw new StartError(
+      `Cannot start UDP relay "${config.name}" on "${config.bindAddr}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const receiveBuffer = await defaultReceiveBuffer();
+  if (config.readBuffer > 0) {
+    logger.warn(
+      'UDP relay "{relay}": read-buffer = {readBuffer} cannot be applied (Deno cannot set a socket\'s receive buffer); the socket gets the system default net.core.rmem_default{effective}: raise that with sysctl instead',
+      {
+        relay: config.name,
+        readBuffer: config.readBuffer,
+        effective: typeof receiveBuffer === "number"
+          ? ` of ${receiveBuffer} bytes`
+          : ` (size unknown: ${receiveBuffer})`,
+      },
+    );
+  }
+  logger.info('Starting UDP relay "{relay}" on {address}', {
+    relay: config.name,
+    address: formatAddress(listener.addr),
+    outputs: config.outputs.map((output, index) =>
+      `${output.name} (${formatAddress(addresses[index]!)}, mtu ${
+        backends[index]!.mtu
+      })`
+    ),
+    receiveBufferBytes: typeof receiveBuffer === "number"
+      ? receiveBuffer
+      : null,
+  });
+  return {
+    name: config.name,
+    listener,
+    fanout,
+    backends,
+    sockets: [...sockets.values()],
+  };
+}
+
 /**
  * Starts every listener of the config. When one cannot start, those already
  * started are stopped again and the error is thrown.
@@ -206,27 +543,25 @@ async function startHttp(
  * @param config A validated config.
  * @param options Settings that do not come from the config file.
  * @returns The running service.
- * @throws {StartError} When a listener cannot be started.
+ * @throws {StartError} When a listener cannot be started or a UDP output's
+ * location does not resolve.
  */
 export async function startService(
   config: RelayConfig,
   options: StartServiceOptions = {},
 ): Promise<RelayService> {
-  const logger = getRelayLogger("service");
-  for (const udp of config.udp) {
-    logger.warn(
-      'UDP relay "{relay}" on {address} is read from the config but UDP relaying is not implemented yet; it is not started',
-      { relay: udp.name, address: udp.bindAddr },
-    );
-  }
   const http: RunningHttp[] = [];
+  const udp: RunningUdp[] = [];
   try {
     for (const listener of config.http) {
       http.push(await startHttp(listener, options));
     }
+    for (const listener of config.udp) {
+      udp.push(await startUdp(listener, options));
+    }
   } catch (error) {
-    await new RelayService(http).stop(1000);
+    await new RelayService(http, udp).stop(1000);
     throw error;
   }
-  return new RelayService(http);
+  return new RelayService(http, udp);
 }

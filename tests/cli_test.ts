@@ -181,10 +181,30 @@ output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]
   }
 });
 
+Deno.test("main.ts exits 1 when a UDP output's location does not resolve", async () => {
+  const path = await tempConfig(`
+[[udp]]
+name = "udp"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "gone", location = "no-such-host.invalid:8089" }]
+`);
+  try {
+    const result = await run("--config", path);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /Cannot start UDP relay "udp": output "gone": Cannot resolve UDP location "no-such-host\.invalid:8089"/,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 /** Reads stderr of a running relay until its listener's address is logged. */
 async function listenAddress(
   stderr: ReadableStream<Uint8Array>,
   log: string[],
+  pattern = /Starting HTTP relay "[^"]*" on (\S+)/,
 ): Promise<string> {
   const decoder = new TextDecoder();
   let buffered = "";
@@ -195,7 +215,7 @@ async function listenAddress(
       const { value, done } = await reader.read();
       if (done) break;
       buffered += decoder.decode(value, { stream: true });
-      const match = buffered.match(/Starting HTTP relay "[^"]*" on (\S+)/);
+      const match = buffered.match(pattern);
       if (match) found.resolve(match[1]!);
     }
     log.push(buffered);
@@ -256,6 +276,69 @@ output = [{ name = "fake", location = "${backend.writeUrl}" }]
   }
 });
 
+Deno.test("main.ts relays UDP datagrams, reports read-buffer honestly and exits 0 on SIGTERM", async () => {
+  const sink = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const client = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const path = await tempConfig(`
+[[udp]]
+name = "cli-udp"
+bind-addr = "127.0.0.1:0"
+precision = "s"
+read-buffer = 8388608
+output = [{ name = "sink", location = "127.0.0.1:${
+    (sink.addr as Deno.NetAddr).port
+  }" }]
+`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, "-config", path],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  try {
+    const address = await listenAddress(
+      child.stderr,
+      log,
+      /Starting UDP relay "cli-udp" on (\S+)/,
+    );
+    const port = Number(address.slice(address.lastIndexOf(":") + 1));
+    await client.send(
+      new TextEncoder().encode("cpu v=1 1\nnot valid\n"),
+      { transport: "udp", hostname: "127.0.0.1", port },
+    );
+    const [data] = await sink.receive();
+    assert.equal(new TextDecoder().decode(data), "cpu v=1 1\n");
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await waitFor(() => log.length > 0, { message: "stderr not closed" });
+    // Without --allow-all Deno may not read /proc/sys: the relay says so
+    // rather than claiming a size.
+    assert.match(
+      log[0]!,
+      /read-buffer = 8388608 cannot be applied .* net\.core\.rmem_default \(size unknown: Deno reads \/proc\/sys\/net\/core\/rmem_default only with --allow-all/,
+    );
+    assert.match(log[0]!, /Error parsing packet in relay "cli-udp"/);
+    assert.match(log[0]!, /Stopped \(all writes finished\)/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.status;
+    client.close();
+    sink.close();
+    await Deno.remove(path);
+  }
+});
+
 Deno.test({
   name: "deno task compile builds a binary that runs (needs DENORT_BIN)",
   ignore: Deno.env.get("DENORT_BIN") === undefined,
@@ -267,6 +350,9 @@ Deno.test({
         args: [
           "compile",
           ...PERMISSIONS,
+          // Workers are not imports: the UDP receiver must be included.
+          "--include",
+          `${ROOT}relay/udp_receiver_worker.ts`,
           "--output",
           out,
           MAIN,

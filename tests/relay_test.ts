@@ -82,7 +82,8 @@ Deno.test("relay answers 404 invalid write endpoint for every other path", async
       ["GET", "/ping/"],
       ["POST", "/write/"],
       ["GET", "/query"],
-      ["POST", "/api/v2/write"],
+      ["POST", "/api/v2/query"],
+      ["POST", "/api/v3/write"],
       ["GET", "/"],
     ];
     for (const [method, path] of cases) {

@@ -172,3 +172,65 @@ output = [{ name = "verified", location = "${tlsRelay.url}/write" }]
     }
   },
 });
+
+Deno.test({
+  name:
+    "relay verifies an https output against its ca-cert and refuses to start when it is unreadable",
+  ignore: opensslMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const { pem } = await testCertificates(dir);
+      await using sink = await startFakeBackend();
+      await using tlsRelay = await startRelay(`
+[[http]]
+name = "tls-backend"
+bind-addr = "127.0.0.1:0"
+ssl-combined-pem = "${pem}"
+output = [{ name = "sink", location = "${sink.writeUrl}" }]
+`);
+      await using front = await startRelay(
+        `
+[[http]]
+name = "trusting"
+bind-addr = "127.0.0.1:0"
+output = [
+  { name = "with-ca", location = "${tlsRelay.url}/write", ca-cert = "${dir}/ca.pem" },
+]
+`,
+        { logging: false },
+      );
+      const accepted = await fetch(`${front.url}/write?db=x`, {
+        method: "POST",
+        body: "cpu value=4 4\n",
+      });
+      assert.equal(accepted.status, 204);
+      await accepted.body?.cancel();
+      await sink.waitForRequests(1);
+      assert.equal(sink.requests[0]!.text, "cpu value=4 4\n");
+
+      await assert.rejects(
+        startRelay(
+          `
+[[http]]
+name = "broken"
+bind-addr = "127.0.0.1:0"
+output = [
+  { name = "no-ca", location = "${tlsRelay.url}/write", ca-cert = "${dir}/missing.pem" },
+]
+`,
+          { logging: false },
+        ),
+        (error: Error) => {
+          assert.match(
+            error.message,
+            /^Cannot send to backend "no-ca": cannot read ca-cert ".*missing\.pem": /,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

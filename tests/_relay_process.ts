@@ -1,0 +1,98 @@
+/**
+ * Test helper: runs `main.ts` as a real process with a config file and
+ * finds its HTTP listener's address in its log.
+ */
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** The permissions `deno task start` grants. */
+export const RELAY_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** A relay process. */
+export interface RelayProcess extends AsyncDisposable {
+  /** Base URL of the first HTTP listener, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** The child process. */
+  readonly child: Deno.ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  log(): string;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal: Deno.Signal): Promise<number>;
+}
+
+/**
+ * Starts `main.ts --config <path>` and waits (bounded) until it logs its
+ * HTTP listener's address.
+ *
+ * @param configPath The config file.
+ * @returns The running process; disposing it kills it.
+ */
+export async function spawnRelay(configPath: string): Promise<RelayProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...RELAY_PERMISSIONS,
+      `${ROOT}main.ts`,
+      "--config",
+      configPath,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const found = Promise.withResolvers<string>();
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      const match = text.match(/Starting HTTPS? relay "[^"]*" on (\S+)/);
+      if (match) found.resolve(`http://${match[1]}`);
+    }
+    found.reject(new Error(`relay exited before listening:\n${text}`));
+  })();
+  const timer = setTimeout(
+    () => found.reject(new Error(`relay did not listen within 20s:\n${text}`)),
+    20_000,
+  );
+  let url: string;
+  try {
+    url = await found.promise;
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await reading;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  let exited = false;
+  const stop = async (signal: Deno.Signal) => {
+    if (!exited) {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    }
+    const status = await child.status;
+    exited = true;
+    await reading;
+    return status.code;
+  };
+  return {
+    url,
+    child,
+    log: () => text,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+    },
+  };
+}
