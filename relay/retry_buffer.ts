@@ -155,6 +155,25 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return promise;
 }
 
+/**
+ * Queues keep a write's target as one string: the v1 query, then the v2/v3
+ * destination after a newline (a normalised query never holds one), so that
+ * queued writes merge only when both match and a spool stores both.
+ */
+function storedQuery(batch: WriteBatch): string {
+  return batch.destination === undefined
+    ? batch.query
+    : `${batch.query}\n${batch.destination}`;
+}
+
+/** Splits {@linkcode storedQuery}'s string back into query and destination. */
+function target(stored: string): Pick<WriteBatch, "query" | "destination"> {
+  const cut = stored.indexOf("\n");
+  return cut < 0
+    ? { query: stored }
+    : { query: stored.slice(0, cut), destination: stored.slice(cut + 1) };
+}
+
 function failure(message: string): BackendFailure {
   return { kind: "failure", error: new Error(message) };
 }
@@ -284,7 +303,7 @@ export class RetryBuffer implements Backend {
     this.#pushing++;
     try {
       pushed = await this.#queue.push({
-        query: batch.query,
+        query: storedQuery(batch),
         auth: batch.auth,
         body: batch.body,
         points: batch.points,
@@ -415,7 +434,7 @@ export class RetryBuffer implements Backend {
         continue;
       }
       const result = await this.#backend.write({
-        query: head.query,
+        ...target(head.query),
         auth: head.auth,
         body: head.body,
         points: head.points,

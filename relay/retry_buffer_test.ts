@@ -44,7 +44,8 @@ function batch(text: string, query = "db=x"): WriteBatch {
 /** A backend that answers from a script and records what it received. */
 class ScriptedBackend implements Backend {
   readonly name = "b";
-  readonly received: { query: string; text: string }[] = [];
+  readonly received: { query: string; text: string; destination?: string }[] =
+    [];
   answer: (text: string, attempt: number) => BackendResult;
   closed = false;
   constructor(answer: (text: string, attempt: number) => BackendResult) {
@@ -52,7 +53,13 @@ class ScriptedBackend implements Backend {
   }
   write(batch: WriteBatch): Promise<BackendResult> {
     const text = decoder.decode(batch.body);
-    this.received.push({ query: batch.query, text });
+    this.received.push({
+      query: batch.query,
+      text,
+      ...(batch.destination === undefined
+        ? {}
+        : { destination: batch.destination }),
+    });
     return Promise.resolve(this.answer(text, this.received.length));
   }
   close(): Promise<void> {
@@ -294,4 +301,33 @@ Deno.test("RetryBuffer.close() makes one last attempt and settles what it could 
         'Retry buffer of relay "r" backend "b" lost 1 undelivered writes (8 bytes) at shutdown'
     ),
   );
+});
+
+Deno.test("RetryBuffer keeps a v2/v3 destination through the queue and merges only equal ones", async () => {
+  let up = false;
+  const { buffer, backend } = harness(() => up ? response(204) : refused, {
+    sleep: async () => {
+      await Promise.resolve();
+    },
+  });
+  const writes = [
+    { ...batch("a v=1 1\n"), destination: "v2?bucket=x&org=o" },
+    { ...batch("a v=2 2\n"), destination: "v2?bucket=x&org=o" },
+    { ...batch("a v=3 3\n"), destination: "v2?bucket=x&org=other" },
+    batch("a v=4 4\n"),
+  ];
+  const results = [];
+  for (const write of writes) results.push(await buffer.write(write));
+  up = true;
+  await Promise.all(results.map(delivered));
+  assert.deepEqual(backend.received.slice(-3), [
+    {
+      query: "db=x",
+      text: "a v=1 1\na v=2 2\n",
+      destination: "v2?bucket=x&org=o",
+    },
+    { query: "db=x", text: "a v=3 3\n", destination: "v2?bucket=x&org=other" },
+    { query: "db=x", text: "a v=4 4\n" },
+  ]);
+  await buffer.close();
 });
