@@ -26,6 +26,12 @@ export interface DenoChild {
    * @returns The exit status.
    */
   stop(timeoutMs?: number): Promise<Deno.CommandStatus>;
+  /**
+   * Closes the child's stdin (when it was piped) and waits for it to exit
+   * on its own; sends SIGKILL after `timeoutMs`.
+   * @returns The exit status.
+   */
+  finish(timeoutMs?: number): Promise<Deno.CommandStatus>;
 }
 
 /** Options for {@linkcode spawnDeno}. */
@@ -49,6 +55,13 @@ export interface SpawnDenoOptions {
    * @default 30000
    */
   readyTimeoutMs?: number;
+  /**
+   * Give the child a stdin pipe that stays open until
+   * {@linkcode DenoChild.finish} (for children that report when their stdin
+   * closes); otherwise stdin is `/dev/null`.
+   * @default false
+   */
+  pipeStdin?: boolean;
 }
 
 async function collectLines(
@@ -87,11 +100,12 @@ export function spawnDeno(options: SpawnDenoOptions): DenoChild {
     cwd = ROOT,
     args = [],
     readyTimeoutMs = 30_000,
+    pipeStdin = false,
   } = options;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...denoFlags, script, ...args],
     cwd,
-    stdin: "null",
+    stdin: pipeStdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -130,6 +144,24 @@ export function spawnDeno(options: SpawnDenoOptions): DenoChild {
   });
   // Once resolved, a later rejection is ignored; keep it from surfacing.
   ready.promise.catch(() => {});
+  const stdin = pipeStdin ? child.stdin.getWriter() : null;
+  async function closeStdin(): Promise<void> {
+    await stdin?.close().catch(() => {});
+  }
+  /** Waits for the exit (SIGKILL after `timeoutMs`) and for its output. */
+  async function exited(timeoutMs: number): Promise<Deno.CommandStatus> {
+    const killer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    const status = await child.status;
+    clearTimeout(killer);
+    await Promise.all([out, err]);
+    return status;
+  }
   let stopping: Promise<Deno.CommandStatus> | null = null;
   return {
     pid: child.pid,
@@ -143,17 +175,15 @@ export function spawnDeno(options: SpawnDenoOptions): DenoChild {
         } catch {
           // already gone
         }
-        const killer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // already gone
-          }
-        }, timeoutMs);
-        const status = await child.status;
-        clearTimeout(killer);
-        await Promise.all([out, err]);
-        return status;
+        await closeStdin();
+        return await exited(timeoutMs);
+      })();
+      return stopping;
+    },
+    finish(timeoutMs = 15_000) {
+      stopping ??= (async () => {
+        await closeStdin();
+        return await exited(timeoutMs);
       })();
       return stopping;
     },

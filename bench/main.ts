@@ -1,14 +1,16 @@
 /**
  * `deno task bench`: the relay's benchmark suite (issue 3). Starts the relay
  * from this checkout in its own process with a generated config, null sinks
- * or real `influxd` behind it, drives load with `wrk`, and prints a table;
- * `--write` also updates BENCHMARKS.md. Loopback only, every scenario
- * bounded (≤ 20 s), the default run under 3 minutes.
+ * or real `influxd` behind it, drives load with `wrk` (HTTP) or a paced
+ * sender (UDP, scenario C), and prints tables; `--write` also updates
+ * BENCHMARKS.md. Loopback only, every scenario bounded (≤ 20 s), the
+ * default run about 3 minutes.
  *
  * ```sh
  * deno task bench                 # print the report
  * deno task bench --write         # … and update BENCHMARKS.md
  * deno task bench --only A,A-fetch --seconds 5 --no-profile
+ * deno task bench --only C --udp-seconds 10
  * ```
  *
  * Needs `wrk` (`apt-get install -y wrk`) and, for scenario B, `influxd`
@@ -19,7 +21,7 @@
 
 import { parseArgs } from "node:util";
 import { writeBenchData } from "./bench_data.ts";
-import { summarizeCpuProfile } from "./cpu_profile.ts";
+import { type CpuProfileSummary, summarizeCpuProfile } from "./cpu_profile.ts";
 import { ROOT } from "./deno_child.ts";
 import {
   type ProfileReport,
@@ -27,6 +29,7 @@ import {
   type RunInfo,
   type SkippedScenario,
   spliceReport,
+  type UdpProfileReport,
 } from "./report.ts";
 import {
   runScenario,
@@ -34,11 +37,22 @@ import {
   type ScenarioResult,
   type ScenarioSpec,
 } from "./scenario.ts";
+import {
+  runUdpScenario,
+  type UdpContext,
+  type UdpRateResult,
+  type UdpScenarioResult,
+  type UdpScenarioSpec,
+} from "./udp_scenario.ts";
 import { WRK_INSTALL_HINT, wrkAvailable } from "./wrk.ts";
 import { influxdPath } from "../tests/_influxd.ts";
 
 /** Every scenario, in the order of a default run. */
-export const SCENARIOS: readonly (ScenarioSpec | SkippedScenario)[] = [
+export const SCENARIOS: readonly (
+  | ScenarioSpec
+  | UdpScenarioSpec
+  | SkippedScenario
+)[] = [
   {
     id: "D",
     title: "ceiling: wrk → one null sink directly",
@@ -86,6 +100,28 @@ export const SCENARIOS: readonly (ScenarioSpec | SkippedScenario)[] = [
     sender: "fetch",
   },
   {
+    id: "A-buffer-up",
+    title: "A with a 64 MiB memory retry buffer on both (healthy) outputs",
+    target: "null",
+    points: 1000,
+    buffer: { kind: "memory", sink2: "up", sizeMb: 64 },
+  },
+  {
+    id: "A-buffer-down",
+    title:
+      "A with sink2 down (connection refused) behind a 4 GiB memory retry buffer",
+    target: "null",
+    points: 1000,
+    buffer: { kind: "memory", sink2: "down", sizeMb: 4096 },
+  },
+  {
+    id: "A-spool-down",
+    title: "A-buffer-down with the buffer in a disk spool (buffer-path)",
+    target: "null",
+    points: 1000,
+    buffer: { kind: "spool", sink2: "down", sizeMb: 4096 },
+  },
+  {
     id: "B",
     title: "A into two real influxd (unique points)",
     target: "influxd",
@@ -93,8 +129,12 @@ export const SCENARIOS: readonly (ScenarioSpec | SkippedScenario)[] = [
   },
   {
     id: "C",
-    title: "UDP at 50k/100k/200k points/s → relay → 2 UDP null sinks",
-    reason: "not implemented yet (issue 4)",
+    title:
+      "UDP, 7-line datagrams at 50k/100k/200k points/s → relay → 2 UDP counting sinks",
+    target: "udp",
+    rates: [50_000, 100_000, 200_000],
+    linesPerDatagram: 7,
+    mtu: 1024,
   },
 ];
 
@@ -107,7 +147,8 @@ Options:
 }
   --seconds <n>      Measured seconds per scenario (default 8, at most 15)
   --warmup <n>       Warm-up seconds per scenario (default 2, at most 4)
-  --no-profile       Skip the profiled run of scenario A
+  --udp-seconds <n>  Seconds of each UDP burst in C (default 5, at most 10)
+  --no-profile       Skip the profiled runs of scenarios A and C
   --baseline <dir>   Also run every relay scenario with the relay of another
                      checkout (e.g. a copy before a change), just before the
                      same scenario with this one: "<id>@baseline" rows
@@ -129,8 +170,16 @@ async function shippedV8Flags(): Promise<string | undefined> {
   return /--v8-flags=(\S+)/.exec(json.tasks?.start ?? "")?.[1];
 }
 
-function isSkipped(s: ScenarioSpec | SkippedScenario): s is SkippedScenario {
+function isSkipped(
+  s: ScenarioSpec | UdpScenarioSpec | SkippedScenario,
+): s is SkippedScenario {
   return "reason" in s;
+}
+
+function isUdp(
+  s: ScenarioSpec | UdpScenarioSpec,
+): s is UdpScenarioSpec {
+  return s.target === "udp";
 }
 
 async function commandLine(
@@ -183,14 +232,65 @@ function parseSeconds(
   return n;
 }
 
+function udpSummaryLine(id: string, r: UdpRateResult): string {
+  const loss = r.sinks.map((s) => (s.lossShare * 100).toFixed(2)).join(" / ");
+  const sinkDrops = r.sinks.map((s) => s.kernelDrops ?? "?").join(" / ");
+  return `  ${id} ${
+    r.rate / 1000
+  }k points/s: loss ${loss} %; datagrams dropped at the relay socket ${
+    r.relayKernelDrops ?? "?"
+  }, in the relay queue ${
+    r.relay?.datagramsDropped ?? "?"
+  }, at the sink sockets ${sinkDrops}; relay ${
+    r.relayCpuPerMillion?.toFixed(2) ?? "—"
+  } CPU-s/M points; machine ${Math.round(r.machineBusy * 100)} % busy, ${
+    r.otherCores.toFixed(2)
+  } cores outside the benchmark`;
+}
+
 function summaryLine(result: ScenarioResult): string {
   const cpu = result.relayCpuPerMillion === null
     ? ""
     : `, relay ${result.relayCpuPerMillion.toFixed(2)} CPU-s/M points`;
   const lost = result.sinks.reduce((n, s) => n + s.lost, 0);
+  const queued = result.sinks.filter((s) => s.queuedWrites !== null).map((
+    s,
+  ) => `${s.name} ${s.queuedWrites} writes`);
   return `  ${result.spec.id}: ${
     Math.round(result.pointsPerSecond)
-  } points/s${cpu}, lost ${lost}`;
+  } points/s${cpu}, lost ${lost}${
+    queued.length === 0 ? "" : `, queued at shutdown: ${queued.join(", ")}`
+  }`;
+}
+
+/**
+ * Keeps the main isolate's `.cpuprofile` of a profiled relay in `.bench/`
+ * and summarises it (a Worker's profile, if any, is the smaller file).
+ */
+async function keepProfile<T>(
+  profileDir: string,
+  name: string,
+  make: (summary: CpuProfileSummary, path: string) => T,
+): Promise<T | null> {
+  const files = [...Deno.readDirSync(profileDir)].filter((e) =>
+    e.name.endsWith(".cpuprofile")
+  ).map((e) => ({
+    name: e.name,
+    size: Deno.statSync(`${profileDir}/${e.name}`).size,
+  }));
+  files.sort((x, y) => y.size - x.size);
+  const file = files[0];
+  if (file === undefined) {
+    log("  no .cpuprofile was written");
+    return null;
+  }
+  const keep = `${ROOT}.bench/${name}`;
+  await Deno.mkdir(`${ROOT}.bench`, { recursive: true });
+  await Deno.copyFile(`${profileDir}/${file.name}`, keep);
+  const summary = summarizeCpuProfile(
+    JSON.parse(await Deno.readTextFile(keep)),
+  );
+  return make(summary, `.bench/${name}`);
 }
 
 async function main(args: string[]): Promise<number> {
@@ -201,6 +301,7 @@ async function main(args: string[]): Promise<number> {
       only: { type: "string" },
       seconds: { type: "string" },
       warmup: { type: "string" },
+      "udp-seconds": { type: "string" },
       "no-profile": { type: "boolean" },
       baseline: { type: "string" },
       "compare-v8-flags": { type: "string" },
@@ -216,6 +317,7 @@ async function main(args: string[]): Promise<number> {
   }
   const seconds = parseSeconds(values.seconds, 8, 15, "seconds");
   const warmupSeconds = parseSeconds(values.warmup, 2, 4, "warmup");
+  const udpSeconds = parseSeconds(values["udp-seconds"], 5, 10, "udp-seconds");
   const repeat = parseSeconds(values.repeat, 1, 3, "repeat");
   const baseline = values.baseline;
   if (baseline !== undefined) {
@@ -263,14 +365,45 @@ async function main(args: string[]): Promise<number> {
     };
     const v8Flags = await shippedV8Flags();
     if (v8Flags !== undefined) context.relayV8Flags = v8Flags;
+    const udpContext: UdpContext = {
+      workDir: dir,
+      seconds: udpSeconds,
+      ...(v8Flags === undefined ? {} : { relayV8Flags: v8Flags }),
+    };
     const haveInfluxd = influxdPath() !== null;
     const results: ScenarioResult[] = [];
+    const udpResults: UdpScenarioResult[] = [];
     const skipped: SkippedScenario[] = [];
     for (const scenario of SCENARIOS) {
       if (ids !== undefined && !ids.includes(scenario.id)) continue;
       if (isSkipped(scenario)) {
         log(`${scenario.id}: ${scenario.reason}`);
         skipped.push(scenario);
+        continue;
+      }
+      if (isUdp(scenario)) {
+        for (let round = 1; round <= repeat; round++) {
+          const suffix = round === 1 ? "" : ` #${round}`;
+          const variants: [string, Partial<typeof udpContext>][] = [];
+          if (baseline !== undefined) {
+            variants.push([`@baseline${suffix}`, { relayRoot: baseline }]);
+          }
+          if (compareFlags !== undefined) {
+            variants.push([`+v8${suffix}`, { relayV8Flags: compareFlags }]);
+          }
+          variants.push([suffix, {}]);
+          for (const [tag, change] of variants) {
+            const spec = { ...scenario, id: `${scenario.id}${tag}` };
+            log(`${spec.id}: ${scenario.title}…`);
+            udpResults.push(
+              await runUdpScenario(spec, {
+                ...udpContext,
+                ...change,
+                onRate: (r) => log(udpSummaryLine(spec.id, r)),
+              }),
+            );
+          }
+        }
         continue;
       }
       if (scenario.target === "influxd" && !haveInfluxd) {
@@ -324,20 +457,29 @@ async function main(args: string[]): Promise<number> {
         profileDir,
       });
       log(summaryLine(result));
-      const file = [...Deno.readDirSync(profileDir)].find((e) =>
-        e.name.endsWith(".cpuprofile")
+      profile = await keepProfile(profileDir, "relay-A.cpuprofile", (
+        summary,
+        path,
+      ) => ({ result, summary, path }));
+    }
+
+    let udpProfile: UdpProfileReport | null = null;
+    const udpSpec = SCENARIOS.find((s) => s.id === "C") as UdpScenarioSpec;
+    if (!values["no-profile"] && (ids === undefined || ids.includes("C"))) {
+      const rate = 100_000;
+      log(`C (profiled): relay with --cpu-prof at ${rate / 1000}k points/s…`);
+      const profileDir = `${dir}/profile-udp`;
+      await Deno.mkdir(profileDir);
+      const profiled = await runUdpScenario(
+        { ...udpSpec, rates: [rate] },
+        { ...udpContext, seconds: Math.min(udpSeconds, 4), profileDir },
       );
-      if (file === undefined) {
-        log("  no .cpuprofile was written");
-      } else {
-        const keep = `${ROOT}.bench/relay-A.cpuprofile`;
-        await Deno.mkdir(`${ROOT}.bench`, { recursive: true });
-        await Deno.copyFile(`${profileDir}/${file.name}`, keep);
-        const summary = summarizeCpuProfile(
-          JSON.parse(await Deno.readTextFile(keep)),
-        );
-        profile = { result, summary, path: ".bench/relay-A.cpuprofile" };
-      }
+      const result = profiled.rates[0]!;
+      log(udpSummaryLine("C (profiled)", result));
+      udpProfile = await keepProfile(profileDir, "relay-C.cpuprofile", (
+        summary,
+        path,
+      ) => ({ result, summary, path }));
     }
 
     const info: RunInfo = {
@@ -363,13 +505,21 @@ async function main(args: string[]): Promise<number> {
         : "influxd not installed",
       warmupSeconds,
       seconds,
+      udpSeconds,
       relayV8Flags: v8Flags ?? "none",
       connections: context.connections,
       bytesPerLine: data.bytesPerLine,
       gzipRatio: data.gzipRatio,
       totalSeconds: (performance.now() - started) / 1000,
     };
-    const text = renderReport({ info, results, skipped, profile });
+    const text = renderReport({
+      info,
+      results,
+      udp: udpResults,
+      udpProfile,
+      skipped,
+      profile,
+    });
     // deno-lint-ignore no-console
     console.log(text);
     if (values.write) {

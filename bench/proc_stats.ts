@@ -25,6 +25,34 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   return (utime + stime) / CLK_TCK;
 }
 
+/** CPU time split and page faults of a process so far. */
+export interface ProcessCpuTimes {
+  /** User-mode CPU seconds (utime). */
+  user: number;
+  /** Kernel-mode CPU seconds (stime): syscalls, page faults. */
+  system: number;
+  /** Minor page faults (first touch of new memory, no disk read). */
+  minorFaults: number;
+}
+
+/**
+ * Reads a process's user and system CPU time and minor page faults.
+ *
+ * @param pid The process.
+ * @returns utime, stime (seconds) and minflt from `/proc/<pid>/stat`.
+ * @throws {Deno.errors.NotFound} When the process is gone.
+ */
+export async function processCpuTimes(pid: number): Promise<ProcessCpuTimes> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // minflt, utime and stime are fields 10, 14 and 15 of stat(5).
+  return {
+    user: Number(fields[11]) / CLK_TCK,
+    system: Number(fields[12]) / CLK_TCK,
+    minorFaults: Number(fields[7]),
+  };
+}
+
 /** Resident memory of a process, in bytes. */
 export interface ProcessMemory {
   /** Current resident set size (`VmRSS`). */

@@ -1,18 +1,20 @@
 /**
  * The relay under test, as its own process: like `main.ts`, but the sender
  * implementation is chosen on the command line, logs are JSON lines on
- * stderr (so the runner can count failed backend writes), and the bound
- * address is printed on stdout as one JSON line once it listens.
+ * stderr (so the runner can count failed backend writes and read what
+ * retry buffers still hold at shutdown), and the bound addresses are
+ * printed on stdout as one JSON line once it listens:
+ * `{"url": <first HTTP listener or null>, "udp": [{"name", "port"}, …]}`.
  *
  * ```sh
- * deno run --allow-net --allow-read --allow-env --allow-sys \
+ * deno run --allow-net --allow-read --allow-write --allow-env --allow-sys \
  *   bench/relay_process.ts --config bench.toml --sender fetch
  * ```
  *
  * While running it samples `Deno.memoryUsage()` every 250 ms. SIGTERM or
  * SIGINT stops it gracefully (in-flight writes get 10 s), prints the
- * sampled peaks as a second JSON line, and exits normally, so `--cpu-prof`
- * writes its profile.
+ * sampled peaks and every UDP listener's counters (with its outputs') as a
+ * second JSON line, and exits normally, so `--cpu-prof` writes its profile.
  *
  * @module
  */
@@ -54,7 +56,10 @@ async function main(args: readonly string[]): Promise<void> {
     ...(sender === undefined ? {} : { sender }),
   });
   // deno-lint-ignore no-console
-  console.log(JSON.stringify({ url: service.listeners[0]?.url ?? null }));
+  console.log(JSON.stringify({
+    url: service.listeners[0]?.url ?? null,
+    udp: service.udpListeners.map((u) => ({ name: u.name, port: u.addr.port })),
+  }));
 
   // Peaks of V8's own accounting, to tell heap growth from other RSS.
   const peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
@@ -72,8 +77,13 @@ async function main(args: readonly string[]): Promise<void> {
   for (const signal of signals) Deno.removeSignalListener(signal, resolve);
   clearInterval(sampler);
   const result = await service.stop(10_000);
+  const udp = service.udpListeners.map((u) => ({
+    name: u.name,
+    stats: u.stats,
+    outputs: u.outputs.map((o) => ({ name: o.name, stats: o.stats })),
+  }));
   // deno-lint-ignore no-console
-  console.log(JSON.stringify({ stopped: result, memoryPeak: peak }));
+  console.log(JSON.stringify({ stopped: result, memoryPeak: peak, udp }));
   await logging[Symbol.asyncDispose]();
 }
 

@@ -3,7 +3,10 @@
  * influxd) and the relay in their own processes, warm up, drive a measured
  * wrk run, wait for the relay to go idle, read its CPU time and memory from
  * `/proc`, stop it (draining its backend writes), and compare what every
- * sink received with what wrk saw acknowledged.
+ * sink received with what wrk saw acknowledged. With retry buffers
+ * ({@linkcode BufferSpec}) the second output can be a dead port; what its
+ * buffer still holds at shutdown is read from the relay's log (and, for a
+ * spool, from the size of its directory).
  *
  * @module
  */
@@ -13,6 +16,8 @@ import {
   findProcesses,
   machineTicks,
   processCpuSeconds,
+  type ProcessCpuTimes,
+  processCpuTimes,
   processMemory,
   threadCpuSeconds,
 } from "./proc_stats.ts";
@@ -45,6 +50,24 @@ export interface ScenarioSpec {
    * @default the run's ({@linkcode ScenarioContext.relayV8Flags})
    */
   v8Flags?: string;
+  /**
+   * Retry buffers on the relay's outputs (`target: "null"` only).
+   * @default none
+   */
+  buffer?: BufferSpec;
+}
+
+/** Retry buffers in a scenario, and whether the second output is down. */
+export interface BufferSpec {
+  /** `memory`: `buffer-size-mb` only; `spool`: also `buffer-path` (a temp dir). */
+  kind: "memory" | "spool";
+  /**
+   * `down`: the second output is a port that refuses connections, and only
+   * it has the buffer; `up`: both outputs are null sinks, both buffered.
+   */
+  sink2: "down" | "up";
+  /** `buffer-size-mb` of each buffered output. */
+  sizeMb: number;
 }
 
 /** Settings shared by every scenario of a run. */
@@ -89,8 +112,22 @@ export interface SinkReport {
   requests: number | null;
   /** Points the relay logged as failed for this backend. */
   failedPoints: number;
-  /** Acknowledged points neither received nor logged as failed. */
+  /**
+   * Acknowledged points neither received, nor logged as failed, nor (for a
+   * down output) still queued in its retry buffer at shutdown.
+   */
   lost: number;
+  /** True for an output that refused every connection. */
+  down: boolean;
+  /**
+   * Writes its retry buffer still held at shutdown (from the relay's log;
+   * 0 when it logged nothing), or null without a buffer.
+   */
+  queuedWrites: number | null;
+  /** Body bytes of those writes (from the same log line), or null. */
+  queuedBytes: number | null;
+  /** Bytes of the spool's files at shutdown (segments, ack, lock), or null. */
+  spoolFileBytes: number | null;
 }
 
 /** Peaks of `Deno.memoryUsage()` sampled in the relay process. */
@@ -123,6 +160,11 @@ export interface ScenarioResult {
   relayCores: number | null;
   /** Relay CPU seconds per thread name over the measured run. */
   relayThreads: Map<string, number> | null;
+  /**
+   * Relay user and system CPU seconds and minor page faults over the
+   * measured run (and its drain).
+   */
+  relayCpuTimes: ProcessCpuTimes | null;
   /** Relay RSS a second after start, before any load, in bytes. */
   idleRss: number | null;
   /** Relay peak RSS (VmHWM) after the run, in bytes. */
@@ -147,9 +189,11 @@ export interface ScenarioResult {
   notes: string[];
 }
 
+/** The permissions of the `start` task (the spool needs `--allow-write`). */
 const RELAY_FLAGS = [
   "--allow-net",
   "--allow-read",
+  "--allow-write",
   "--allow-env",
   "--allow-sys",
 ];
@@ -177,10 +221,30 @@ async function waitIdle(pid: number, limitMs: number): Promise<void> {
   }
 }
 
-function relayConfig(outputs: readonly string[]): string {
-  const lines = outputs.map((location, i) =>
-    `  { name = "sink${i + 1}", location = "${location}", timeout = "10s" },`
-  );
+/** A retry buffer's settings for one output in the generated config. */
+interface OutputBuffer {
+  sizeMb: number;
+  /** `buffer-path`, or null for a memory buffer. */
+  path: string | null;
+}
+
+function relayConfig(
+  outputs: readonly string[],
+  buffers: readonly (OutputBuffer | null)[] = [],
+): string {
+  const lines = outputs.map((location, i) => {
+    const buffer = buffers[i] ?? null;
+    const extra = buffer === null
+      ? ""
+      : `, buffer-size-mb = ${buffer.sizeMb}${
+        buffer.path === null
+          ? ""
+          : `, buffer-path = ${JSON.stringify(buffer.path)}`
+      }`;
+    return `  { name = "sink${
+      i + 1
+    }", location = "${location}", timeout = "10s"${extra} },`;
+  });
   return [
     "[[http]]",
     'name = "bench"',
@@ -213,6 +277,82 @@ function failedWrites(stderr: readonly string[]): Map<string, number> {
     }
   }
   return failed;
+}
+
+/** What a retry buffer reported holding at shutdown. */
+interface QueuedAtStop {
+  writes: number;
+  bytes: number;
+}
+
+/**
+ * Writes and bytes each retry buffer still held at shutdown, per backend:
+ * the memory buffer's "lost … undelivered writes" and the spool's "keeps …
+ * writes … on disk" log lines.
+ */
+function queuedAtStop(stderr: readonly string[]): Map<string, QueuedAtStop> {
+  const queued = new Map<string, QueuedAtStop>();
+  for (const line of stderr) {
+    if (!line.startsWith("{")) continue;
+    let record: {
+      message?: unknown;
+      backend?: unknown;
+      writes?: unknown;
+      bytes?: unknown;
+    };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const message = String(record.message ?? "");
+    if (
+      typeof record.backend === "string" &&
+      message.startsWith("Retry buffer of relay") &&
+      (message.includes("undelivered writes") ||
+        message.includes("on disk for the next start"))
+    ) {
+      queued.set(record.backend, {
+        writes: Number(record.writes),
+        bytes: Number(record.bytes),
+      });
+    }
+  }
+  return queued;
+}
+
+/** Total size of the files in `dir` (not recursive), or null when it is gone. */
+async function directoryBytes(dir: string): Promise<number | null> {
+  let total = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile) continue;
+      total += (await Deno.stat(`${dir}/${entry.name}`)).size;
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  return total;
+}
+
+/**
+ * A loopback port below the ephemeral range that refuses connections, for
+ * an output that is down. (A freed ephemeral port could be taken by one of
+ * the relay's own outgoing connections, or even connect to itself.)
+ */
+async function refusedPort(): Promise<number> {
+  for (const port of [9, 1, 7, 13, 19, 37, 79]) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionRefused) return port;
+    }
+  }
+  throw new Error(
+    "Cannot find a loopback port that refuses connections for the down output",
+  );
 }
 
 interface InfluxCount {
@@ -274,7 +414,8 @@ export async function runScenario(
         );
       }
     } else {
-      const count = spec.target === "direct" ? 1 : 2;
+      const down = spec.buffer?.sink2 === "down";
+      const count = spec.target === "direct" || down ? 1 : 2;
       const sinks = Array.from(
         { length: count },
         () =>
@@ -288,13 +429,33 @@ export async function runScenario(
         (r as { port: number }).port
       );
       outputs = sinkPorts.map((port) => `http://127.0.0.1:${port}/write`);
+      if (down) outputs.push(`http://127.0.0.1:${await refusedPort()}/write`);
+    }
+
+    // Retry buffers: on the down output only, or on both.
+    const buffer = spec.buffer;
+    const spoolDirs: (string | null)[] = [];
+    const buffers = outputs.map((_, i) => {
+      if (buffer === undefined || (buffer.sink2 === "down" && i === 0)) {
+        spoolDirs.push(null);
+        return null;
+      }
+      const path = buffer.kind === "spool"
+        ? `${context.workDir}/spool-${spec.id}-sink${i + 1}`
+        : null;
+      spoolDirs.push(path);
+      return { sizeMb: buffer.sizeMb, path };
+    });
+    for (const dir of spoolDirs) {
+      if (dir === null) continue;
+      cleanups.push(() => Deno.remove(dir, { recursive: true }));
     }
 
     // Relay.
     let url = `http://127.0.0.1:${sinkPorts[0]}`;
     if (spec.target !== "direct") {
       const configPath = `${context.workDir}/relay-${spec.id}.toml`;
-      await Deno.writeTextFile(configPath, relayConfig(outputs));
+      await Deno.writeTextFile(configPath, relayConfig(outputs, buffers));
       const flags = [...RELAY_FLAGS];
       const v8Flags = spec.v8Flags ?? context.relayV8Flags;
       if (v8Flags !== undefined && v8Flags !== "") {
@@ -344,6 +505,7 @@ export async function runScenario(
       : children.filter((c) => c !== relay).map((c) => c.pid);
     const relayCpu0 = relay === null ? 0 : await processCpuSeconds(relay.pid);
     const threads0 = relay === null ? null : await threadCpuSeconds(relay.pid);
+    const times0 = relay === null ? null : await processCpuTimes(relay.pid);
     const sinkCpu0 = await Promise.all(sinkPids.map(processCpuSeconds));
     const machine0 = await machineTicks();
     const t0 = performance.now();
@@ -357,6 +519,7 @@ export async function runScenario(
     const sinkCpu1 = await Promise.all(sinkPids.map(processCpuSeconds));
     let relayCpu1 = 0;
     let threads1: Map<string, number> | null = null;
+    let times1: ProcessCpuTimes | null = null;
     let maxRss: number | null = null;
     let rssSplit: { anon: number; file: number } | null = null;
     if (relay !== null) {
@@ -364,6 +527,7 @@ export async function runScenario(
       await waitIdle(relay.pid, 10_000);
       relayCpu1 = await processCpuSeconds(relay.pid);
       threads1 = await threadCpuSeconds(relay.pid);
+      times1 = await processCpuTimes(relay.pid);
       const memory = await processMemory(relay.pid);
       maxRss = memory.peak;
       rssSplit = { anon: memory.anon, file: memory.file };
@@ -384,22 +548,34 @@ export async function runScenario(
     }
     const acked = (warm.acked + main.acked) * spec.points;
     const failed = relay === null ? new Map() : failedWrites(relay.stderr);
+    const queued = relay === null ? new Map() : queuedAtStop(relay.stderr);
+    const spoolBytes = await Promise.all(
+      spoolDirs.map((dir) => dir === null ? null : directoryBytes(dir)),
+    );
     const counts = spec.target === "influxd"
       ? null
       : await Promise.all(sinkPorts.map(sinkCounts));
     const received = counts === null
       ? await Promise.all(influxd.map((s) => storedPoints(s, "bench")))
-      : counts.map((c) => c.lines);
+      : outputs.map((_, i) => counts[i]?.lines ?? 0);
     const sinks: SinkReport[] = received.map((got, i) => {
       const name = `sink${i + 1}`;
       const failedPoints = (failed.get(name) ?? 0) * spec.points;
+      const buffered = buffers[i] ?? null;
+      const atStop = queued.get(name);
+      const queuedWrites = buffered === null ? null : atStop?.writes ?? 0;
+      const queuedPoints = (queuedWrites ?? 0) * spec.points;
       return {
         name,
         received: got,
         connections: counts?.[i]?.connections ?? null,
         requests: counts?.[i]?.requests ?? null,
         failedPoints,
-        lost: Math.max(0, acked - got - failedPoints),
+        lost: Math.max(0, acked - got - failedPoints - queuedPoints),
+        down: counts !== null && i >= sinkPorts.length,
+        queuedWrites,
+        queuedBytes: buffered === null ? null : atStop?.bytes ?? 0,
+        spoolFileBytes: spoolBytes[i] ?? null,
       };
     });
 
@@ -446,6 +622,11 @@ export async function runScenario(
         : relayCpu / (measuredPoints / 1e6),
       relayCores: relay === null ? null : relayCpu / wall,
       relayThreads,
+      relayCpuTimes: times0 === null || times1 === null ? null : {
+        user: times1.user - times0.user,
+        system: times1.system - times0.system,
+        minorFaults: times1.minorFaults - times0.minorFaults,
+      },
       idleRss,
       maxRss,
       rssSplit,
