@@ -83,7 +83,7 @@ import {
   type NewWrite,
   type PushResult,
 } from "./batch_queue.ts";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "node:zlib";
 
 /** When a spool syncs written records to disk. */
 export type SpoolFsync = "always" | number;
@@ -134,6 +134,8 @@ export interface SpoolQueueOptions {
 }
 
 const MAGIC = 0xfb;
+/** Groups of records up to this size are gathered into one write. */
+const GATHER_LIMIT = 256 * 1024;
 const HEADER_BYTES = 9;
 /** seq, acceptedAt, points, query length, auth flag, auth length, body length. */
 const MIN_PAYLOAD = 8 + 8 + 4 + 4 + 1 + 4 + 4;
@@ -777,18 +779,28 @@ export class SpoolQueue implements BatchQueue {
     return segment;
   }
 
-  /** Appends the records of `run` to `segment` with one `write` (looped on short writes). */
+  /**
+   * Appends the records of `run` to `segment`: small records gathered into
+   * one `write`, large ones written as they are (copying them into one
+   * buffer would cost more than the extra calls); short writes are looped.
+   */
   async #append(segment: Segment, run: readonly Pending[]): Promise<void> {
     const writer = this.#writer!;
-    const data = run.length === 1
-      ? run[0]!.record
-      : concatBodies(run.map((pending) => pending.record));
+    let total = 0;
+    for (const pending of run) total += pending.record.length;
+    const chunks = run.length === 1 || total > GATHER_LIMIT
+      ? run.map((pending) => pending.record)
+      : [concatBodies(run.map((pending) => pending.record))];
     let written = 0;
     try {
-      while (written < data.length) {
-        const n = await writer.write(data.subarray(written));
-        if (n <= 0) throw new Error("the write made no progress");
-        written += n;
+      for (const data of chunks) {
+        let offset = 0;
+        while (offset < data.length) {
+          const n = await writer.write(data.subarray(offset));
+          if (n <= 0) throw new Error("the write made no progress");
+          offset += n;
+          written += n;
+        }
       }
     } catch (error) {
       // Cut the partial record off so that later records follow valid

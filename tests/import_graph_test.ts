@@ -27,6 +27,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     "relay/log.ts",
     "relay/timestamp_rewrite.ts",
     "relay/write_api.ts",
+    "relay/http_listener_stats.ts",
   ],
   "relay/fanout.ts": [
     "relay/backend.ts",
@@ -43,6 +44,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     "relay/log.ts",
     "relay/timestamp_rewrite.ts",
     "relay/write_api.ts",
+    "relay/write_stats.ts",
   ],
   "relay/fetch_backend.ts": [
     "relay/backend.ts",
@@ -51,6 +53,39 @@ const ALLOWED: Record<string, readonly string[]> = {
     "relay/log.ts",
     "relay/timestamp_rewrite.ts",
     "relay/write_api.ts",
+    "relay/write_stats.ts",
+  ],
+  // Observability: counters are leaves the senders and listeners update;
+  // the health state machine and its probe loop know only the backend
+  // contract; the admin paths are pure functions of a status snapshot
+  // (relay_status.ts) that only service.ts fills from the running parts.
+  "relay/write_stats.ts": ["relay/backend.ts", "relay/latency_histogram.ts"],
+  "relay/latency_histogram.ts": [],
+  "relay/http_listener_stats.ts": [],
+  "relay/backend_health.ts": [
+    "relay/backend.ts",
+    "relay/backend_auth.ts",
+    "relay/log.ts",
+  ],
+  "relay/health_checker.ts": ["relay/backend.ts"],
+  "relay/relay_status.ts": [
+    "relay/backend_health.ts",
+    "relay/http_listener_stats.ts",
+    "relay/write_stats.ts",
+  ],
+  "relay/process_stats.ts": ["relay/relay_status.ts"],
+  "relay/prometheus_text.ts": [],
+  "relay/relay_metrics.ts": [
+    "relay/prometheus_text.ts",
+    "relay/relay_status.ts",
+  ],
+  "relay/health_report.ts": ["relay/relay_status.ts"],
+  "relay/status_report.ts": ["relay/relay_status.ts"],
+  "relay/admin_routes.ts": [
+    "relay/health_report.ts",
+    "relay/relay_metrics.ts",
+    "relay/relay_status.ts",
+    "relay/status_report.ts",
   ],
   "relay/backend_auth.ts": ["relay/write_api.ts"],
   "relay/write_api.ts": [
@@ -86,8 +121,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     "relay/log.ts",
   ],
   "relay/memory_queue.ts": ["relay/batch_queue.ts"],
-  "relay/spool_queue.ts": ["relay/batch_queue.ts", "relay/crc32.ts"],
-  "relay/crc32.ts": [],
+  "relay/spool_queue.ts": ["relay/batch_queue.ts"],
   "relay/config.ts": ["relay/duration.ts"],
   "relay/batch.ts": [],
   "relay/line_protocol.ts": [],
