@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-read --allow-write --allow-env --allow-sys
+#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write --allow-env --allow-sys
 /**
  * The `influxdb-relay` command: reads the config, starts every listener and
  * stops gracefully on SIGINT or SIGTERM.
@@ -84,7 +84,10 @@ function summary(config: RelayConfig): string {
   const udp = config.udp.map((l) =>
     `udp "${l.name}" on ${l.bindAddr || ":0"} -> ${l.outputs.length} output(s)`
   );
-  return [...http, ...udp].join(", ") || "no listeners";
+  const admin = config.admin === null
+    ? []
+    : [`admin on ${config.admin.bindAddr}`];
+  return [...http, ...udp, ...admin].join(", ") || "no listeners";
 }
 
 /** Runs the command line. */
@@ -171,6 +174,7 @@ async function main(args: readonly string[]): Promise<void> {
   try {
     service = await startService(config, {
       userAgent: `influxdb-relay/${VERSION}`,
+      version: VERSION,
     });
   } catch (error) {
     logger.fatal("{error}", { error: (error as Error).message });
