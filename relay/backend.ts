@@ -26,6 +26,11 @@ export interface BackendFailure {
   readonly kind: "failure";
   /** What went wrong, with the backend named in the message. */
   readonly error: Error;
+  /**
+   * True when no answer came within the write timeout (the backend may be
+   * there but too slow), false or absent when it could not be reached.
+   */
+  readonly timedOut?: boolean;
 }
 
 /**
@@ -57,6 +62,28 @@ export type BackendResult =
   | BackendSent
   | BackendQueued
   | BackendFailure;
+
+/**
+ * Told the outcome of every attempt to deliver a write to one backend (a
+ * direct write or a retry), as soon as it is known; the backend's health
+ * state follows it. Called on the write path: it must be cheap.
+ */
+export interface WriteObserver {
+  /**
+   * One attempt finished.
+   *
+   * @param result The backend's answer, `sent` for a datagram that went out,
+   * or the failure.
+   */
+  observe(result: BackendResult): void;
+}
+
+/** The outcome of one health probe of a backend (`GET /ping`). */
+export type ProbeResult =
+  /** The backend answered, with this HTTP status. */
+  | { readonly kind: "answered"; readonly status: number }
+  /** No answer within the timeout, or the connection failed. */
+  | { readonly kind: "failed"; readonly error: string };
 
 /** Something that can deliver batches to one backend. */
 export interface Backend {

@@ -68,6 +68,58 @@ export function locationAuth(url: URL): string | null {
 }
 
 /**
+ * An output's location as it may be shown (in `/status`): without the
+ * credentials of its user-info part and without its query string (which
+ * is replaced by the client's anyway, and may hold `u`/`p`).
+ *
+ * @example Usage
+ * ```ts
+ * import { displayLocation } from "./backend_auth.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   displayLocation("http://me:secret@h:8086/write?db=x&p=secret"),
+ *   "http://h:8086/write",
+ * );
+ * ```
+ *
+ * @param location The output's `location`.
+ * @returns The location without credentials or query.
+ */
+export function displayLocation(location: string): string {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    return "";
+  }
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+/**
+ * Hides the values of `p` (password) query parameters in a message, such as
+ * a failed write's error, which names the URL the write was posted to with
+ * the client's query string.
+ *
+ * @example Usage
+ * ```ts
+ * import { redactPasswords } from "./backend_auth.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   redactPasswords('POST "http://h/write?db=x&p=secret&u=me": timeout'),
+ *   'POST "http://h/write?db=x&p=[redacted]&u=me": timeout',
+ * );
+ * ```
+ *
+ * @param text The message.
+ * @returns The message with every `p=` value replaced.
+ */
+export function redactPasswords(text: string): string {
+  return text.replace(/([?&]p=)[^&\s"]*/g, "$1[redacted]");
+}
+
+/**
  * The `Authorization` an output's own credentials give, replacing the
  * client's.
  *

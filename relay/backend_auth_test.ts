@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
   basicAuth,
+  displayLocation,
   locationAuth,
   outputAuth,
   readCaCert,
+  redactPasswords,
 } from "./backend_auth.ts";
 
 Deno.test("basicAuth() encodes UTF-8 credentials", () => {
@@ -72,4 +74,23 @@ Deno.test("readCaCert() reads a PEM file for an https location", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("displayLocation() drops credentials and the query string", () => {
+  assert.equal(
+    displayLocation("https://u:pw@influx.example:8086/prefix/write?p=pw"),
+    "https://influx.example:8086/prefix/write",
+  );
+  assert.equal(
+    displayLocation("http://[::1]:8086/write"),
+    "http://[::1]:8086/write",
+  );
+});
+
+Deno.test("redactPasswords() hides every p= value and keeps the rest", () => {
+  assert.equal(
+    redactPasswords('POST "http://h/write?p=a%20b&db=x": 1; GET /x?y=1&p=z'),
+    'POST "http://h/write?p=[redacted]&db=x": 1; GET /x?y=1&p=[redacted]',
+  );
+  assert.equal(redactPasswords("no query here"), "no query here");
 });

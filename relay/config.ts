@@ -155,6 +155,19 @@ export interface HttpOutputConfig {
    * @default {null}
    */
   caCert: string | null;
+  /**
+   * `health-check-interval`: time between two health probes of the backend
+   * (`GET /ping` next to its write endpoint), in milliseconds; `0` turns
+   * probing off (write outcomes still move the backend's state).
+   * @default {10000}
+   */
+  healthCheckIntervalMs: number;
+  /**
+   * `health-check-timeout`: longest a health probe may take, in
+   * milliseconds; must be positive.
+   * @default {2000}
+   */
+  healthCheckTimeoutMs: number;
 }
 
 /** The write API an HTTP output speaks (`api` of an output). */
@@ -210,6 +223,13 @@ export interface HttpConfig {
    * @default {false}
    */
   ackMemoryBuffer: boolean;
+  /**
+   * `admin-endpoints`: answer `GET /health`, `/status` and `/metrics` on
+   * this listener; `false` answers them 404 like any unknown path (serve
+   * them on the `[admin]` listener instead).
+   * @default {true}
+   */
+  adminEndpoints: boolean;
 }
 
 /** One backend of a UDP relay (an entry of `[[udp]]`'s `output`). */
@@ -255,12 +275,28 @@ export interface UdpConfig {
   outputs: UdpOutputConfig[];
 }
 
+/**
+ * The separate admin listener (the `[admin]` table): serves `/health`,
+ * `/status`, `/metrics` and `/ping` for the whole relay, and no writes.
+ */
+export interface AdminConfig {
+  /** `bind-addr` exactly as written. Required. */
+  bindAddr: string;
+  /** {@linkcode AdminConfig.bindAddr} parsed. */
+  bind: BindAddress;
+}
+
 /** The whole configuration file. */
 export interface RelayConfig {
   /** `[[http]]` relays, in file order. */
   http: HttpConfig[];
   /** `[[udp]]` relays, in file order. */
   udp: UdpConfig[];
+  /**
+   * `[admin]`: the separate admin listener, or `null` when there is none.
+   * @default {null}
+   */
+  admin: AdminConfig | null;
 }
 
 /** Options for constructing a {@linkcode ConfigError}. */
@@ -340,6 +376,8 @@ const DEFAULT_MTU = 1024;
 const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 const DEFAULT_BUFFER_MAX_AGE_MS = 86_400_000;
 const DEFAULT_BUFFER_FSYNC_MS = 1000;
+const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 10_000;
+const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 2_000;
 /**
  * Longest delay JavaScript timers honour (about 24.8 days): `setTimeout` and
  * `AbortSignal.timeout` fire at once for anything longer.
@@ -353,10 +391,13 @@ const MAX_READ_BUFFER = 2 ** 31 - 1;
 
 const DURATION_HINT =
   'expected a Go duration such as "10s", "500ms" or "1m30s"';
+const ADMIN_ADDRESS_HINT =
+  'the address of the admin listener, e.g. "127.0.0.1:9097"';
 const ADDRESS_HINT =
   'expected "host:port" such as "127.0.0.1:9096", ":9096" or "[::1]:9096"';
 
-const TOP_KEYS = ["http", "udp"];
+const TOP_KEYS = ["http", "udp", "admin"];
+const ADMIN_KEYS = ["bind-addr"];
 const HTTP_KEYS = [
   "name",
   "bind-addr",
@@ -366,6 +407,7 @@ const HTTP_KEYS = [
   "ack",
   "ack-timeout",
   "ack-memory-buffer",
+  "admin-endpoints",
 ];
 const HTTP_OUTPUT_KEYS = [
   "name",
@@ -388,6 +430,8 @@ const HTTP_OUTPUT_KEYS = [
   "password",
   "token",
   "ca-cert",
+  "health-check-interval",
+  "health-check-timeout",
 ];
 const UDP_KEYS = ["name", "bind-addr", "precision", "read-buffer", "output"];
 const UDP_OUTPUT_KEYS = ["name", "location", "mtu"];
@@ -474,7 +518,7 @@ export function parseConfig(
   }
 
   checkUniqueNames(context, document, http, udp);
-  return { http, udp };
+  return { http, udp, admin: readAdmin(context, document) };
 }
 
 /**
@@ -537,6 +581,7 @@ const RELAY_ONLY = [
   "precision",
   "read-buffer",
   "output",
+  "admin-endpoints",
 ];
 
 const TOP_SECTION: Section = {
@@ -588,12 +633,26 @@ const UDP_SECTION: Section = {
       "it is a setting of each output: write it inside the output entry",
     ],
     [
-      ["ssl-combined-pem", "default-retention-policy"],
+      ["ssl-combined-pem", "default-retention-policy", "admin-endpoints"],
       "it is a setting of [[http]] relays only",
     ],
     [
       HTTP_OUTPUT_KEYS.filter((key) => key !== "name" && key !== "location"),
       "it is a setting of [[http]] outputs only",
+    ],
+  ]),
+};
+
+const ADMIN_SECTION: Section = {
+  keys: ADMIN_KEYS,
+  elsewhere: hints([
+    [
+      ["admin-endpoints"],
+      "it is a setting of each [[http]] relay (whether its port also serves the admin paths)",
+    ],
+    [
+      ["health-check-interval", "health-check-timeout"],
+      "it is a setting of each [[http]] output",
     ],
   ]),
 };
@@ -606,7 +665,7 @@ const UDP_OUTPUT_SECTION: Section = {
       "it is a setting of the [[udp]] relay, not of one output",
     ],
     [
-      ["ssl-combined-pem", "default-retention-policy"],
+      ["ssl-combined-pem", "default-retention-policy", "admin-endpoints"],
       "it is a setting of [[http]] relays only",
     ],
     [
@@ -655,6 +714,8 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
   ) ?? DEFAULT_ACK_TIMEOUT_MS;
   const ackMemoryBuffer =
     readBoolean(context, table, path, "ack-memory-buffer") ?? false;
+  const adminEndpoints = readBoolean(context, table, path, "admin-endpoints") ??
+    true;
   const scheme = pem === "" ? "http" : "https";
   return {
     name: name === "" ? `${scheme}://${bindAddr}` : name,
@@ -666,6 +727,7 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
     ack,
     ackTimeoutMs: Math.min(ackTimeoutMs, MAX_TIMER_MS),
     ackMemoryBuffer,
+    adminEndpoints,
   };
 }
 
@@ -784,6 +846,19 @@ function readHttpOutput(
   const api = readChoice(context, table, path, "api", OUTPUT_APIS) ?? "v1";
   const target = readOutputTarget(context, table, path, api);
   const credentials = readCredentials(context, table, path, api);
+  const healthCheckIntervalMs = readNonNegativeDuration(
+    context,
+    table,
+    path,
+    "health-check-interval",
+    '"0" turns health checks off',
+  ) ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
+  const healthCheckTimeoutMs = readPositiveDuration(
+    context,
+    table,
+    path,
+    "health-check-timeout",
+  ) ?? DEFAULT_HEALTH_CHECK_TIMEOUT_MS;
   const caCert = readString(context, table, path, "ca-cert") ?? "";
   if (caCert !== "") {
     if (!location.startsWith("https:")) {
@@ -821,6 +896,8 @@ function readHttpOutput(
     ...target,
     ...credentials,
     caCert: caCert === "" ? null : caCert,
+    healthCheckIntervalMs: Math.min(healthCheckIntervalMs, MAX_TIMER_MS),
+    healthCheckTimeoutMs: Math.min(healthCheckTimeoutMs, MAX_TIMER_MS),
   };
 }
 
@@ -1063,6 +1140,32 @@ function readUdpOutput(
   };
 }
 
+function readAdmin(context: Context, document: Table): AdminConfig | null {
+  const table = document["admin"];
+  if (table === undefined) return null;
+  if (!isTable(table)) {
+    throw problem(
+      context,
+      ["admin"],
+      `expected a table ([admin]), got ${describe(table)}`,
+    );
+  }
+  const path = ["admin"];
+  checkKeys(context, table, path, ADMIN_SECTION);
+  const bindAddr = readString(context, table, path, "bind-addr");
+  if (bindAddr === undefined || bindAddr === "") {
+    throw problem(
+      context,
+      [...path, "bind-addr"],
+      `missing required key (${ADMIN_ADDRESS_HINT})`,
+    );
+  }
+  return {
+    bindAddr,
+    bind: readBindAddress(context, bindAddr, [...path, "bind-addr"]),
+  };
+}
+
 function checkUniqueNames(
   context: Context,
   document: Table,
@@ -1141,7 +1244,8 @@ function readString(
 ): string | undefined {
   const value = table[key];
   if (value === undefined || typeof value === "string") return value;
-  const hint = key === "timeout" || key === "max-delay-interval"
+  const hint = key === "timeout" || key === "max-delay-interval" ||
+      key.startsWith("health-check-")
     ? '; write durations as quoted strings such as "10s"'
     : "";
   throw problem(
@@ -1201,6 +1305,28 @@ function readPositiveDuration(
       `invalid duration ${
         JSON.stringify(text)
       }: must be positive (expected a Go duration such as "10s")`,
+    );
+  }
+  return ms;
+}
+
+function readNonNegativeDuration(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+  zero: string,
+): number | undefined {
+  const text = readString(context, table, path, key);
+  if (text === undefined || text === "") return undefined;
+  const ms = readDuration(context, text, [...path, key]);
+  if (ms < 0) {
+    throw problem(
+      context,
+      [...path, key],
+      `invalid duration ${
+        JSON.stringify(text)
+      }: must not be negative (${zero}; otherwise a Go duration such as "10s")`,
     );
   }
   return ms;

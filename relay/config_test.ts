@@ -76,12 +76,15 @@ const HTTP_DEFAULTS = {
   password: null,
   token: null,
   caCert: null,
+  healthCheckIntervalMs: 10_000,
+  healthCheckTimeoutMs: 2_000,
 };
 
 const ACK_DEFAULTS = {
   ack: "first",
   ackTimeoutMs: 10_000,
   ackMemoryBuffer: false,
+  adminEndpoints: true,
 };
 
 Deno.test("ConfigError() keeps the file, the path and the cause", () => {
@@ -140,6 +143,7 @@ Deno.test("loadConfig() reads sample.toml with its defaults", async () => {
         { name: "local2", location: "127.0.0.1:7089", mtu: 1024 },
       ],
     }],
+    admin: null,
   });
 });
 
@@ -173,6 +177,7 @@ Deno.test("loadConfig() reads sample_buffered.toml with buffering enabled", asyn
       ],
     }],
     udp: [],
+    admin: null,
   });
 });
 
@@ -205,6 +210,7 @@ Deno.test("loadConfig() reads kapacitor.toml with its retention policy", async (
       ],
     }],
     udp: [],
+    admin: null,
   });
 });
 
@@ -519,17 +525,17 @@ Deno.test("parseConfig() lists the known keys when nothing is close", () => {
   assertRejects(
     "foo = 1\n[[http]]",
     "foo",
-    'unknown key (expected one of "http", "udp")',
+    'unknown key (expected one of "http", "udp", "admin")',
   );
   assertRejects(
     '[[http]]\nlisten = ":1"',
     "http[0].listen",
-    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "default-retention-policy", "output", "ack", "ack-timeout", "ack-memory-buffer")',
+    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "default-retention-policy", "output", "ack", "ack-timeout", "ack-memory-buffer", "admin-endpoints")',
   );
   assertRejects(
     httpOutput("retries = 3"),
     "http[0].output[0].retries",
-    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found", "api", "org", "bucket", "db", "username", "password", "token", "ca-cert")',
+    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found", "api", "org", "bucket", "db", "username", "password", "token", "ca-cert", "health-check-interval", "health-check-timeout")',
   );
   assertRejects(
     '[[udp]]\nhost = "x"',
@@ -862,6 +868,8 @@ skip-tls-verification = true
     password: null,
     token: null,
     caCert: null,
+    healthCheckIntervalMs: 10_000,
+    healthCheckTimeoutMs: 2_000,
   });
 });
 
@@ -1344,5 +1352,93 @@ Deno.test("parseConfig() rejects keys that do not fit the output's api", () => {
     ),
     "http[0].output[0].ca-cert",
     "has no effect with skip-tls-verification = true: remove one of them",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Observability: health checks, admin endpoints, [admin]
+
+Deno.test("parseConfig() reads health-check-interval and health-check-timeout of an HTTP output", () => {
+  const output = firstHttpOutput(parseConfig(httpOutput(`
+health-check-interval = "30s"
+health-check-timeout = "500ms"
+`)));
+  assert.equal(output.healthCheckIntervalMs, 30_000);
+  assert.equal(output.healthCheckTimeoutMs, 500);
+  const off = firstHttpOutput(
+    parseConfig(httpOutput('health-check-interval = "0"')),
+  );
+  assert.equal(off.healthCheckIntervalMs, 0);
+});
+
+Deno.test("parseConfig() rejects a negative health-check-interval and a zero health-check-timeout", () => {
+  assertRejects(
+    httpOutput('health-check-interval = "-1s"'),
+    "http[0].output[0].health-check-interval",
+    'invalid duration "-1s": must not be negative ("0" turns health checks off; otherwise a Go duration such as "10s")',
+  );
+  assertRejects(
+    httpOutput('health-check-timeout = "0"'),
+    "http[0].output[0].health-check-timeout",
+    'invalid duration "0": must be positive (expected a Go duration such as "10s")',
+  );
+  assertRejects(
+    httpOutput("health-check-interval = 10"),
+    "http[0].output[0].health-check-interval",
+    'expected a string, got an integer (10); write durations as quoted strings such as "10s"',
+  );
+});
+
+Deno.test("parseConfig() reads admin-endpoints of an [[http]] relay", () => {
+  const config = parseConfig("[[http]]\nadmin-endpoints = false");
+  assert.equal(config.http[0]?.adminEndpoints, false);
+  assertRejects(
+    '[[http]]\nadmin-endpoints = "no"',
+    "http[0].admin-endpoints",
+    'expected a boolean (true or false), got a string ("no")',
+  );
+  assertRejects(
+    "[[udp]]\nadmin-endpoints = false",
+    "udp[0].admin-endpoints",
+    "unknown key (it is a setting of [[http]] relays only)",
+  );
+  assertRejects(
+    httpOutput("admin-endpoints = false"),
+    "http[0].output[0].admin-endpoints",
+    "unknown key (it is a setting of the [[http]] relay, not of one output)",
+  );
+});
+
+Deno.test("parseConfig() reads the [admin] listener", () => {
+  const config = parseConfig(
+    '[[http]]\n[admin]\nbind-addr = "127.0.0.1:9097"',
+  );
+  assert.deepEqual(config.admin, {
+    bindAddr: "127.0.0.1:9097",
+    bind: { hostname: "127.0.0.1", port: 9097 },
+  });
+  assert.equal(parseConfig("[[http]]").admin, null);
+});
+
+Deno.test("parseConfig() rejects an [admin] table without a valid bind-addr", () => {
+  assertRejects(
+    "[[http]]\n[admin]",
+    "admin.bind-addr",
+    'missing required key (the address of the admin listener, e.g. "127.0.0.1:9097")',
+  );
+  assertRejects(
+    '[[http]]\n[admin]\nbind-addr = "nowhere"',
+    "admin.bind-addr",
+    'invalid address "nowhere": missing port (expected "host:port" such as "127.0.0.1:9096", ":9096" or "[::1]:9096")',
+  );
+  assertRejects(
+    '[[http]]\n[admin]\nbind-addr = ":9097"\nadmin-endpoints = true',
+    "admin.admin-endpoints",
+    "unknown key (it is a setting of each [[http]] relay (whether its port also serves the admin paths))",
+  );
+  assertRejects(
+    '[[http]]\n[[admin]]\nbind-addr = ":9097"',
+    "admin",
+    "expected a table ([admin]), got an array",
   );
 });

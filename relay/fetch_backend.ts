@@ -8,11 +8,17 @@
  * @module
  */
 
-import type { Backend, BackendResult } from "./backend.ts";
+import type {
+  Backend,
+  BackendResult,
+  ProbeResult,
+  WriteObserver,
+} from "./backend.ts";
 import { locationAuth, outputAuth, readCaCert } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
 import { scaleTimestamps } from "./timestamp_rewrite.ts";
-import { ApiMapper, type WriteApi } from "./write_api.ts";
+import { ApiMapper, pingPath, type WriteApi } from "./write_api.ts";
+import { WriteStats } from "./write_stats.ts";
 
 /** Options for {@linkcode FetchBackend}. */
 export interface FetchBackendOptions {
@@ -85,6 +91,11 @@ export interface FetchBackendOptions {
    * @default null
    */
   caCertFile?: string | null;
+  /**
+   * Told the outcome of every write attempt (the backend's health state).
+   * @default null
+   */
+  observer?: WriteObserver | null;
 }
 
 /** Sends batches to one backend over HTTP/1.1 keep-alive connections. */
@@ -98,6 +109,10 @@ export class FetchBackend implements Backend {
   readonly #ownAuth: string | null;
   readonly #mapper: ApiMapper | null;
   readonly #pending = new Set<Promise<BackendResult>>();
+  readonly #stats = new WriteStats();
+  readonly #observer: WriteObserver | null;
+  readonly #pingUrl: string;
+  readonly #userAgent: string;
 
   /**
    * @param options Where and how to send.
@@ -122,6 +137,7 @@ export class FetchBackend implements Backend {
       password = null,
       token = null,
       caCertFile = null,
+      observer = null,
     } = options;
     const url = new URL(location);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -137,6 +153,9 @@ export class FetchBackend implements Backend {
     this.name = name;
     this.#base = `${url.origin}${url.pathname}`;
     this.#timeoutMs = timeoutMs;
+    this.#observer = observer;
+    this.#userAgent = userAgent;
+    this.#pingUrl = `${url.origin}${pingPath(api, url.pathname)}`;
     // As HttpBackend: credentials in the location become Basic auth when the
     // client sent no Authorization (fetch refuses URLs with credentials).
     this.#urlAuth = locationAuth(url);
@@ -169,6 +188,11 @@ export class FetchBackend implements Backend {
     });
   }
 
+  /** Counters of every write attempt (live; take a snapshot to read them). */
+  get stats(): WriteStats {
+    return this.#stats;
+  }
+
   /** Number of writes waiting for their backend's answer. */
   get pending(): number {
     return this.#pending.size;
@@ -189,6 +213,19 @@ export class FetchBackend implements Backend {
   }
 
   async #send(batch: WriteBatch): Promise<BackendResult> {
+    const started = performance.now();
+    const result = await this.#post(batch);
+    this.#stats.record(
+      result,
+      (performance.now() - started) / 1000,
+      batch.body.length,
+      batch.points,
+    );
+    this.#observer?.observe(result);
+    return result;
+  }
+
+  async #post(batch: WriteBatch): Promise<BackendResult> {
     let query = batch.query;
     let payload = batch.body;
     let auth = batch.auth ?? this.#urlAuth;
@@ -222,7 +259,8 @@ export class FetchBackend implements Backend {
       };
     } catch (error) {
       const cause = error instanceof Error ? error : new Error(String(error));
-      const message = cause.name === "TimeoutError"
+      const timedOut = cause.name === "TimeoutError";
+      const message = timedOut
         ? `timeout after ${this.#timeoutMs}ms awaiting the backend`
         : cause.message;
       return {
@@ -231,6 +269,35 @@ export class FetchBackend implements Backend {
           `POST "${target}": ${message}`,
           { cause },
         ),
+        timedOut,
+      };
+    }
+  }
+
+  /**
+   * Asks the backend's `/ping` with the output's own credentials (see
+   * `HttpBackend.probe`).
+   *
+   * @param signal Aborts the probe; the failure's error is its reason.
+   * @returns The status the backend answered, or why it did not.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const auth = this.#ownAuth ?? this.#urlAuth;
+    try {
+      const response = await fetch(this.#pingUrl, {
+        headers: auth === null
+          ? { "User-Agent": this.#userAgent }
+          : { "User-Agent": this.#userAgent, "Authorization": auth },
+        client: this.#client,
+        signal,
+      });
+      await response.body?.cancel();
+      return { kind: "answered", status: response.status };
+    } catch (error) {
+      const reason = signal.aborted ? signal.reason : error;
+      return {
+        kind: "failed",
+        error: `GET "${this.#pingUrl}": ${(reason as Error).message}`,
       };
     }
   }

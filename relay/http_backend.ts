@@ -11,11 +11,17 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
-import type { Backend, BackendResult } from "./backend.ts";
+import type {
+  Backend,
+  BackendResult,
+  ProbeResult,
+  WriteObserver,
+} from "./backend.ts";
 import { locationAuth, outputAuth, readCaCert } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
 import { scaleTimestamps } from "./timestamp_rewrite.ts";
-import { ApiMapper, type WriteApi } from "./write_api.ts";
+import { ApiMapper, pingPath, type WriteApi } from "./write_api.ts";
+import { WriteStats } from "./write_stats.ts";
 
 /** Options for {@linkcode HttpBackend}. */
 export interface HttpBackendOptions {
@@ -93,6 +99,11 @@ export interface HttpBackendOptions {
    * @default null
    */
   caCertFile?: string | null;
+  /**
+   * Told the outcome of every write attempt (the backend's health state).
+   * @default null
+   */
+  observer?: WriteObserver | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -112,6 +123,11 @@ export class HttpBackend implements Backend {
   /** `null` when batches go out as they are (a v1 backend without credentials). */
   readonly #mapper: ApiMapper | null;
   readonly #pending = new Set<Promise<BackendResult>>();
+  readonly #stats = new WriteStats();
+  readonly #observer: WriteObserver | null;
+  /** A connection of its own, so that a probe never queues behind writes. */
+  readonly #probeAgent: http.Agent;
+  readonly #pingPath: string;
 
   /**
    * @param options Where and how to send.
@@ -136,6 +152,7 @@ export class HttpBackend implements Backend {
       password = null,
       token = null,
       caCertFile = null,
+      observer = null,
     } = options;
     const url = new URL(location);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -149,6 +166,8 @@ export class HttpBackend implements Backend {
     this.#base = url.pathname;
     this.#timeoutMs = timeoutMs;
     this.#userAgent = userAgent;
+    this.#observer = observer;
+    this.#pingPath = pingPath(api, url.pathname);
     // Like Go's client, credentials in the location are sent as Basic auth
     // when the client sent no Authorization of its own.
     this.#urlAuth = locationAuth(url);
@@ -176,16 +195,27 @@ export class HttpBackend implements Backend {
       maxFreeSockets: maxIdleConnections,
     };
     if (url.protocol === "https:") {
-      this.#agent = new https.Agent({
-        ...agentOptions,
+      const tls = {
         rejectUnauthorized: !skipTlsVerification,
         ...(ca === null ? {} : { ca }),
+      };
+      this.#agent = new https.Agent({ ...agentOptions, ...tls });
+      this.#probeAgent = new https.Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        ...tls,
       });
       this.#request = https.request as typeof http.request;
     } else {
       this.#agent = new http.Agent(agentOptions);
+      this.#probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       this.#request = http.request;
     }
+  }
+
+  /** Counters of every write attempt (live; take a snapshot to read them). */
+  get stats(): WriteStats {
+    return this.#stats;
   }
 
   /** Number of writes waiting for their backend's answer. */
@@ -227,14 +257,27 @@ export class HttpBackend implements Backend {
     if (auth !== null) headers["Authorization"] = auth;
     const { promise, resolve } = Promise.withResolvers<BackendResult>();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    const started = performance.now();
+    const finish = (result: BackendResult) => {
+      this.#stats.record(
+        result,
+        (performance.now() - started) / 1000,
+        body.length,
+        batch.points,
+      );
+      this.#observer?.observe(result);
+      resolve(result);
+    };
     const fail = (error: Error) => {
       clearTimeout(timer);
-      resolve({
+      finish({
         kind: "failure",
         error: new Error(
           `POST "${this.#url.origin}${path}": ${error.message}`,
           { cause: error },
         ),
+        timedOut,
       });
     };
     const request = this.#request({
@@ -252,7 +295,7 @@ export class HttpBackend implements Backend {
       response.on("end", () => {
         clearTimeout(timer);
         const contentType = response.headers["content-type"];
-        resolve({
+        finish({
           kind: "response",
           status: response.statusCode ?? 0,
           body: chunks.length === 0
@@ -267,6 +310,7 @@ export class HttpBackend implements Backend {
     request.on("error", fail);
     if (this.#timeoutMs > 0) {
       timer = setTimeout(() => {
+        timedOut = true;
         request.destroy(
           new Error(`timeout after ${this.#timeoutMs}ms awaiting the backend`),
         );
@@ -276,10 +320,66 @@ export class HttpBackend implements Backend {
     return promise;
   }
 
+  /**
+   * Asks the backend's `/ping` (next to its write endpoint, see
+   * {@linkcode pingPath}) with the output's own credentials, on a
+   * connection of its own.
+   *
+   * @param signal Aborts the probe (its timeout); the failure's error is the
+   * signal's reason.
+   * @returns The status the backend answered, or why it did not.
+   */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    const { promise, resolve } = Promise.withResolvers<ProbeResult>();
+    if (signal.aborted) {
+      return Promise.resolve({
+        kind: "failed",
+        error: (signal.reason as Error).message,
+      });
+    }
+    const headers: Record<string, string> = { "User-Agent": this.#userAgent };
+    const auth = this.#ownAuth ?? this.#urlAuth;
+    if (auth !== null) headers["Authorization"] = auth;
+    let settled = false;
+    const settle = (result: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", abort);
+      resolve(result);
+    };
+    const fail = (error: Error) =>
+      settle({
+        kind: "failed",
+        error: `GET "${this.#url.origin}${this.#pingPath}": ${error.message}`,
+      });
+    const request = this.#request({
+      agent: this.#probeAgent,
+      method: "GET",
+      protocol: this.#url.protocol,
+      hostname: this.#hostname,
+      port: this.#url.port,
+      path: this.#pingPath,
+      headers,
+    }, (response) => {
+      response.on("data", () => {});
+      response.on("error", fail);
+      response.on(
+        "end",
+        () => settle({ kind: "answered", status: response.statusCode ?? 0 }),
+      );
+    });
+    const abort = () => request.destroy(signal.reason as Error);
+    signal.addEventListener("abort", abort);
+    request.on("error", fail);
+    request.end();
+    return promise;
+  }
+
   /** Waits for pending writes (bounded by their timeout), then closes idle connections. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
     this.#agent.destroy();
+    this.#probeAgent.destroy();
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * The HTTP listener: a pure `Request → Response` handler implementing the
  * original relay's routing table and write pipeline, the InfluxDB 2.x and
- * 3.x write endpoints (`/api/v2/write`, `/api/v3/write_lp`) and `/health`,
- * and a thin `Deno.serve` wrapper around it. This module alone turns errors
- * into HTTP answers: InfluxDB 1.x's `{"error":"…"}` bodies on `/write`,
- * InfluxDB 2.x's `{"code":"…","message":"…"}` on the newer endpoints.
+ * 3.x write endpoints (`/api/v2/write`, `/api/v3/write_lp`), the admin
+ * paths (`/health`, `/status`, `/metrics`, answered by an injected handler)
+ * and request counters, and a thin `Deno.serve` wrapper around it. This
+ * module alone turns errors into HTTP answers: InfluxDB 1.x's
+ * `{"error":"…"}` bodies on `/write`, InfluxDB 2.x's
+ * `{"code":"…","message":"…"}` on the newer endpoints.
  *
  * @module
  */
@@ -25,6 +27,11 @@ import {
   type WriteQuery,
 } from "./query_string.ts";
 import { decodeGzip, GzipHeaderError } from "./gzip.ts";
+import {
+  type CountedPath,
+  countedPath,
+  HttpListenerStats,
+} from "./http_listener_stats.ts";
 import { resolveAutoTimestamps } from "./timestamp_rewrite.ts";
 import {
   formatDestination,
@@ -41,6 +48,15 @@ export interface WriteTarget {
   /** Sends one batch and resolves with the client's answer. */
   write(batch: WriteBatch): Promise<Decision>;
 }
+
+/**
+ * Answers the admin paths (`/health`, `/status`, `/metrics`): a response,
+ * or `null` for a path it does not serve.
+ */
+export type AdminHandler = (
+  request: Request,
+  path: string,
+) => Promise<Response> | null;
 
 /** Options for {@linkcode createHttpHandler}. */
 export interface HttpHandlerOptions {
@@ -59,11 +75,24 @@ export interface HttpHandlerOptions {
    */
   clock?: () => bigint;
   /**
-   * `version` reported by `GET /health`.
-   * @default "relay"
+   * Answers `/health`, `/status` and `/metrics`; `null` answers them 404
+   * like any unknown path (`admin-endpoints = false`).
+   * @default null
    */
-  version?: string;
+  admin?: AdminHandler | null;
+  /**
+   * Where requests, bytes, points and parse errors are counted.
+   * @default a new HttpListenerStats
+   */
+  stats?: HttpListenerStats;
 }
+
+/** The paths an {@linkcode AdminHandler} may answer. */
+const ADMIN_PATHS: ReadonlySet<string> = new Set([
+  "/health",
+  "/status",
+  "/metrics",
+]);
 
 /** Returns the system time in nanoseconds (microsecond resolution). */
 export function systemClockNs(): bigint {
@@ -144,11 +173,12 @@ function splitTarget(url: string): { path: string; query: string } {
  * Creates the request handler of one HTTP listener: `/write` and `/ping` as
  * the original relay, `/api/v2/write` (InfluxDB 2.x) and `/api/v3/write_lp`
  * (InfluxDB 3) writes turned into batches with the same v1 query plus the
- * client's {@linkcode WriteBatch.destination}, and `/health`.
+ * client's {@linkcode WriteBatch.destination}, and the admin paths when an
+ * admin handler is given. Every answer is counted by path and status.
  *
  * @param target The fan-out writes go to.
  * @param options Listener name, logger, default retention policy, clock,
- * health version.
+ * admin handler, counters.
  * @returns A handler that never rejects.
  */
 export function createHttpHandler(
@@ -160,7 +190,8 @@ export function createHttpHandler(
     logger,
     defaultRetentionPolicy = "",
     clock = systemClockNs,
-    version = "relay",
+    admin = null,
+    stats = new HttpListenerStats(),
   } = options;
   // Clients repeat the same few query strings; parsing once each is enough.
   const queries = new Map<string, WriteQuery>();
@@ -265,6 +296,7 @@ export function createHttpHandler(
       });
       return fail(500, "problem reading request body");
     }
+    stats.countBytes(body.length);
     if (request.headers.get("content-encoding") === "gzip") {
       try {
         body = await decodeGzip(body);
@@ -276,9 +308,12 @@ export function createHttpHandler(
       }
     }
     try {
-      return normalizeLines(body, { precision, now });
+      const lines = normalizeLines(body, { precision, now });
+      stats.countPoints(lines.points);
+      return lines;
     } catch (error) {
       if (!(error instanceof LineProtocolError)) throw error;
+      stats.countParseError();
       logger.debug('Rejected write on relay "{relay}": {error}', {
         relay: name,
         error: error.message,
@@ -338,62 +373,80 @@ export function createHttpHandler(
     return respond(decision, v2Error);
   }
 
-  function health(method: string): Response {
-    if (method !== "GET" && method !== "HEAD") {
-      return v2Error(405, "method not allowed", { Allow: "GET, HEAD" });
-    }
-    const body = JSON.stringify({
-      name: "influxdb-relay",
-      message: "ready for writes",
-      status: "pass",
-      checks: [],
-      version,
-    });
-    return new Response(method === "HEAD" ? null : body, {
-      status: 200,
-      headers: { "Content-Type": "application/json; charset=utf-8" },
-    });
+  /** Counts the answer to a request on `path`, and returns it. */
+  function counted(path: CountedPath, response: Response): Response {
+    stats.countRequest(path, response.status);
+    return response;
   }
 
   return async function handle(request: Request): Promise<Response> {
     const { path, query } = splitTarget(request.url);
     const method = request.method;
     if (path === "/write") {
-      if (method === "POST") return await write(request, query);
+      if (method === "POST") {
+        return counted(path, await write(request, query));
+      }
       if (method === "OPTIONS") {
-        return new Response(null, { status: 204, headers: { Allow: "POST" } });
+        return counted(
+          path,
+          new Response(null, { status: 204, headers: { Allow: "POST" } }),
+        );
       }
       if (method === "HEAD") {
-        return new Response(null, {
-          status: 405,
-          headers: { Allow: "POST", ...JSON_HEADERS },
-        });
+        return counted(
+          path,
+          new Response(null, {
+            status: 405,
+            headers: { Allow: "POST", ...JSON_HEADERS },
+          }),
+        );
       }
-      return jsonError(405, "invalid write method", { Allow: "POST" });
+      return counted(
+        path,
+        jsonError(405, "invalid write method", { Allow: "POST" }),
+      );
     }
     if (path === "/ping" && (method === "GET" || method === "HEAD")) {
-      return new Response(null, {
-        status: 204,
-        headers: { "X-Influxdb-Version": "relay" },
-      });
+      return counted(
+        path,
+        new Response(null, {
+          status: 204,
+          headers: { "X-Influxdb-Version": "relay" },
+        }),
+      );
     }
-    if (path === "/health") return health(method);
     const v2 = path === "/api/v2/write";
     if (v2 || path === "/api/v3/write_lp") {
       if (method === "POST") {
-        return await writeNewApi(
-          request,
-          v2
-            ? parsedTarget(v2Targets, query, parseV2Target)
-            : parsedTarget(v3Targets, query, parseV3Target),
+        return counted(
+          path,
+          await writeNewApi(
+            request,
+            v2
+              ? parsedTarget(v2Targets, query, parseV2Target)
+              : parsedTarget(v3Targets, query, parseV3Target),
+          ),
         );
       }
       if (method === "OPTIONS") {
-        return new Response(null, { status: 204, headers: { Allow: "POST" } });
+        return counted(
+          path,
+          new Response(null, { status: 204, headers: { Allow: "POST" } }),
+        );
       }
-      return v2Error(405, "method not allowed", { Allow: "POST" });
+      return counted(
+        path,
+        v2Error(405, "method not allowed", { Allow: "POST" }),
+      );
     }
-    return jsonError(404, "invalid write endpoint");
+    if (admin !== null && ADMIN_PATHS.has(path)) {
+      const answer = admin(request, path);
+      if (answer !== null) return counted(countedPath(path), await answer);
+    }
+    return counted(
+      countedPath(path),
+      jsonError(404, "invalid write endpoint"),
+    );
   };
 }
 

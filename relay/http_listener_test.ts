@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import type { WriteBatch } from "./batch.ts";
-import { createHttpHandler, type WriteTarget } from "./http_listener.ts";
+import {
+  type AdminHandler,
+  createHttpHandler,
+  type WriteTarget,
+} from "./http_listener.ts";
+import { HttpListenerStats } from "./http_listener_stats.ts";
 import type { Logger } from "./log.ts";
 import type { Decision } from "./response_rule.ts";
 
@@ -27,13 +32,14 @@ const silent = {
 function handler(
   target: WriteTarget,
   defaultRetentionPolicy = "",
+  extra: { admin?: AdminHandler; stats?: HttpListenerStats } = {},
 ): (request: Request) => Promise<Response> {
   return createHttpHandler(target, {
     name: "test",
     logger: silent,
     clock: () => NOW,
     defaultRetentionPolicy,
-    version: "9.9.9",
+    ...extra,
   });
 }
 
@@ -230,27 +236,74 @@ Deno.test("createHttpHandler() answers /api/v3/write_lp errors with InfluxDB 2.x
   assert.equal(batches.length, 0);
 });
 
-Deno.test("createHttpHandler() answers GET /health in the InfluxDB 2.x shape", async () => {
+Deno.test("createHttpHandler() hands /health, /status and /metrics to its admin handler", async () => {
+  const seen: string[] = [];
+  const admin: AdminHandler = (request, path) => {
+    seen.push(`${request.method} ${path}`);
+    return path === "/status"
+      ? null
+      : Promise.resolve(new Response("ok", { status: 200 }));
+  };
+  const stats = new HttpListenerStats();
+  const handle = handler(recorder().target, "", { admin, stats });
+  const health = await handle(new Request("http://relay/health"));
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), "ok");
+  const metrics = await handle(new Request("http://relay/metrics"));
+  assert.equal(await metrics.text(), "ok");
+  // A path the admin handler declines answers 404 like any unknown one.
+  const status = await handle(new Request("http://relay/status"));
+  assert.equal(status.status, 404);
+  await status.body?.cancel();
+  assert.deepEqual(seen, ["GET /health", "GET /metrics", "GET /status"]);
+  assert.deepEqual(stats.snapshot().requests, [
+    { path: "/health", status: 200, count: 1 },
+    { path: "/status", status: 404, count: 1 },
+    { path: "/metrics", status: 200, count: 1 },
+  ]);
+});
+
+Deno.test("createHttpHandler() answers the admin paths 404 without an admin handler", async () => {
   const handle = handler(recorder().target);
-  const response = await handle(new Request("http://relay/health"));
-  assert.equal(response.status, 200);
-  assert.deepEqual(await v2Body(response), {
-    name: "influxdb-relay",
-    message: "ready for writes",
-    status: "pass",
-    checks: [],
-    version: "9.9.9",
+  for (const path of ["/health", "/status", "/metrics"]) {
+    const response = await handle(new Request(`http://relay${path}`));
+    assert.equal(response.status, 404, path);
+    assert.equal(await response.text(), '{"error":"invalid write endpoint"}\n');
+  }
+});
+
+Deno.test("createHttpHandler() counts requests by path and status, bytes, points and parse errors", async () => {
+  const stats = new HttpListenerStats();
+  const handle = handler(recorder().target, "", { stats });
+  const bodies = ["cpu v=1 1\nmem v=2 2\n", "cpu v=1 1\n", "cpu v= 1\n"];
+  for (const body of bodies) {
+    const response = await handle(post("/write?db=x", body));
+    await response.body?.cancel();
+  }
+  for (
+    const request of [
+      post("/api/v2/write?bucket=b", "cpu v=1 1\n"),
+      new Request("http://relay/ping"),
+      new Request("http://relay/query?q=x"),
+      new Request("http://relay/write", { method: "GET" }),
+    ]
+  ) {
+    const response = await handle(request);
+    await response.body?.cancel();
+  }
+  assert.deepEqual(stats.snapshot(), {
+    requests: [
+      { path: "/write", status: 204, count: 2 },
+      { path: "/write", status: 400, count: 1 },
+      { path: "/write", status: 405, count: 1 },
+      { path: "/api/v2/write", status: 204, count: 1 },
+      { path: "/ping", status: 204, count: 1 },
+      { path: "other", status: 404, count: 1 },
+    ],
+    bytesReceived: bodies.join("").length + "cpu v=1 1\n".length,
+    pointsReceived: 4,
+    parseErrors: 1,
   });
-  const head = await handle(
-    new Request("http://relay/health", { method: "HEAD" }),
-  );
-  assert.equal(head.status, 200);
-  assert.equal(await head.text(), "");
-  const post = await handle(
-    new Request("http://relay/health", { method: "POST" }),
-  );
-  assert.equal(post.status, 405);
-  assert.equal(post.headers.get("allow"), "GET, HEAD");
 });
 
 Deno.test("createHttpHandler() keeps the original's 404 body for unknown paths", async () => {

@@ -17,6 +17,7 @@
  */
 
 export {
+  type AdminConfig,
   ConfigError,
   type HttpConfig,
   type HttpOutputConfig,
@@ -38,6 +39,7 @@ export {
 export {
   type ListenerInfo,
   RelayService,
+  type RelayStatus,
   StartError,
   startService,
   type StartServiceOptions,

@@ -8,11 +8,28 @@
 
 import type { Backend } from "./backend.ts";
 import type {
+  AdminConfig,
   HttpConfig,
   HttpOutputConfig,
   RelayConfig,
   UdpConfig,
 } from "./config.ts";
+import {
+  createAdminHandler,
+  createAdminListenerHandler,
+} from "./admin_routes.ts";
+import { BackendHealth } from "./backend_health.ts";
+import { displayLocation } from "./backend_auth.ts";
+import { HealthChecker } from "./health_checker.ts";
+import { HttpListenerStats } from "./http_listener_stats.ts";
+import { readProcessStats, readUdpKernelDrops } from "./process_stats.ts";
+import type {
+  BufferStatus,
+  HttpListenerStatus,
+  ListenerStatus,
+  RelayStatus,
+  UdpListenerStatus,
+} from "./relay_status.ts";
 import type { BatchQueue } from "./batch_queue.ts";
 import { MemoryQueue } from "./memory_queue.ts";
 import { RetryBuffer } from "./retry_buffer.ts";
@@ -57,7 +74,7 @@ export interface ListenerInfo {
   readonly url: string;
 }
 
-export type { UdpBackendStats, UdpListenerStats };
+export type { RelayStatus, UdpBackendStats, UdpListenerStats };
 
 /** A running UDP listener with its counters, as tests and logs see it. */
 export interface UdpListenerInfo {
@@ -94,13 +111,37 @@ export interface StartServiceOptions {
    * @default "worker"
    */
   udpThread?: ReceiverThread;
+  /**
+   * Version reported by `/health`, `/status` and `/metrics`.
+   * @default "relay"
+   */
+  version?: string;
+}
+
+/** An HTTP sender: writes, counts, and can be probed. */
+type Sender = HttpBackend | FetchBackend;
+
+/** One output of an HTTP relay with everything that watches it. */
+interface RunningOutput {
+  readonly config: HttpOutputConfig;
+  readonly sender: Sender;
+  /** The retry buffer around the sender, or `null`. */
+  readonly buffer: RetryBuffer | null;
+  readonly health: BackendHealth;
+  /** The output's backend as the fan-out sees it (buffer or sender). */
+  readonly backend: Backend;
 }
 
 interface RunningHttp {
   readonly info: ListenerInfo;
+  readonly config: HttpConfig;
   readonly server: Deno.HttpServer<Deno.NetAddr>;
   readonly fanout: Fanout;
   readonly backends: readonly Backend[];
+  readonly outputs: readonly RunningOutput[];
+  readonly stats: HttpListenerStats;
+  /** Probe loops; empty until the listener is up. */
+  readonly checkers: HealthChecker[];
 }
 
 interface RunningUdp {
@@ -108,8 +149,24 @@ interface RunningUdp {
   readonly listener: UdpListener;
   readonly fanout: Fanout;
   readonly backends: readonly UdpBackend[];
+  /** Each output's health, in config order. */
+  readonly healths: readonly BackendHealth[];
   /** Sending sockets, one per address family in use. */
   readonly sockets: readonly Deno.DatagramConn[];
+}
+
+interface RunningAdmin {
+  readonly url: string;
+  readonly server: Deno.HttpServer<Deno.NetAddr>;
+}
+
+/** Everything a service runs; filled as listeners start. */
+interface Parts {
+  readonly http: RunningHttp[];
+  readonly udp: RunningUdp[];
+  admin: RunningAdmin | null;
+  readonly version: string;
+  readonly startedAt: number;
 }
 
 /** What {@linkcode RelayService.stop} achieved. */
@@ -122,22 +179,38 @@ export interface StopResult {
 
 /** Every listener of one relay process. */
 export class RelayService {
+  readonly #parts: Parts;
   readonly #http: readonly RunningHttp[];
   readonly #udp: readonly RunningUdp[];
   #stopping: Promise<StopResult> | null = null;
 
   /**
-   * @param http The running HTTP listeners.
-   * @param udp The running UDP listeners.
+   * @param parts The running listeners, the admin listener and the start time.
    */
-  constructor(http: readonly RunningHttp[], udp: readonly RunningUdp[] = []) {
-    this.#http = http;
-    this.#udp = udp;
+  constructor(parts: Parts) {
+    this.#parts = parts;
+    this.#http = parts.http;
+    this.#udp = parts.udp;
   }
 
   /** The HTTP listeners with their bound addresses. */
   get listeners(): readonly ListenerInfo[] {
     return this.#http.map((listener) => listener.info);
+  }
+
+  /** Base URL of the `[admin]` listener, or `null` when there is none. */
+  get adminUrl(): string | null {
+    return this.#parts.admin?.url ?? null;
+  }
+
+  /**
+   * Takes a snapshot of every listener, output and the process, as
+   * `/status` and `/metrics` report it.
+   *
+   * @returns The snapshot.
+   */
+  snapshot(): Promise<RelayStatus> {
+    return takeSnapshot(this.#parts);
   }
 
   /** The UDP listeners with their bound addresses and counters. */
@@ -175,12 +248,19 @@ export class RelayService {
       timer = setTimeout(() => resolve("deadline"), deadlineMs);
     });
     const relays = [...this.#http, ...this.#udp];
+    // Probes stop first: closing backends is not an outage to log.
+    await Promise.all(
+      this.#http.flatMap((listener) => listener.checkers.map((c) => c.close())),
+    );
     const work = (async () => {
       // UDP listeners stop reading and hand every queued datagram to their
       // fan-out before close() resolves.
       await Promise.all([
         ...this.#http.map((listener) => listener.server.shutdown()),
         ...this.#udp.map((udp) => udp.listener.close()),
+        ...(this.#parts.admin === null
+          ? []
+          : [this.#parts.admin.server.shutdown()]),
       ]);
       await Promise.all(relays.map((relay) => relay.fanout.drain()));
       return "done" as const;
@@ -226,36 +306,51 @@ function closeSockets(sockets: readonly Deno.DatagramConn[]): void {
   }
 }
 
-async function createBackends(
+async function createOutputs(
   config: HttpConfig,
   options: StartServiceOptions,
-): Promise<Backend[]> {
+): Promise<RunningOutput[]> {
   const logger = getRelayLogger("http", config.name);
-  const backends: Backend[] = [];
+  const outputs: RunningOutput[] = [];
   try {
     for (const output of config.outputs) {
-      const sender = createSender(output, options);
-      backends.push(
-        output.bufferSizeMb > 0
-          ? await createRetryBuffer(sender, output, config.name)
-          : sender,
-      );
+      let buffer: RetryBuffer | null = null;
+      const health = new BackendHealth({
+        relay: config.name,
+        backend: output.name,
+        logger: getRelayLogger("backend", output.name),
+        backlog: output.bufferSizeMb > 0
+          ? () => buffer?.queue.length ?? 0
+          : null,
+      });
+      const sender = createSender(output, options, health);
+      if (output.bufferSizeMb > 0) {
+        buffer = await createRetryBuffer(sender, output, config.name);
+      }
+      outputs.push({
+        config: output,
+        sender,
+        buffer,
+        health,
+        backend: buffer ?? sender,
+      });
     }
   } catch (error) {
-    await Promise.all(backends.map((backend) => backend.close()));
+    await Promise.all(outputs.map((output) => output.backend.close()));
     throw error;
   }
   logger.debug("Backends of relay {relay}: {backends}", {
     relay: config.name,
-    backends: backends.map((b) => b.name),
+    backends: outputs.map((o) => o.config.name),
   });
-  return backends;
+  return outputs;
 }
 
 function createSender(
   output: HttpOutputConfig,
   options: StartServiceOptions,
-): Backend {
+  observer: BackendHealth,
+): Sender {
   const backendOptions = {
     name: output.name,
     location: output.location,
@@ -269,6 +364,7 @@ function createSender(
     password: output.password,
     token: output.token,
     caCertFile: output.caCert,
+    observer,
     ...(options.userAgent === undefined
       ? {}
       : { userAgent: options.userAgent }),
@@ -276,6 +372,20 @@ function createSender(
   return options.sender === "fetch"
     ? new FetchBackend(backendOptions)
     : new HttpBackend(backendOptions);
+}
+
+/** Starts probing every output that has `health-check-interval` above 0. */
+function startCheckers(outputs: readonly RunningOutput[]): HealthChecker[] {
+  return outputs
+    .filter((output) => output.config.healthCheckIntervalMs > 0)
+    .map((output) =>
+      new HealthChecker({
+        probe: (signal) => output.sender.probe(signal),
+        observer: output.health,
+        intervalMs: output.config.healthCheckIntervalMs,
+        timeoutMs: output.config.healthCheckTimeoutMs,
+      })
+    );
 }
 
 /** Wraps a sender in a retry buffer kept in memory or in a disk spool. */
@@ -346,6 +456,7 @@ async function createRetryBuffer(
 async function startHttp(
   config: HttpConfig,
   options: StartServiceOptions,
+  snapshot: () => Promise<RelayStatus>,
 ): Promise<RunningHttp> {
   const logger = getRelayLogger("http", config.name);
   const scheme = config.sslCombinedPem === null ? "HTTP" : "HTTPS";
@@ -362,7 +473,8 @@ async function startHttp(
       );
     }
   }
-  const backends = await createBackends(config, options);
+  const outputs = await createOutputs(config, options);
+  const backends = outputs.map((output) => output.backend);
   const fanout = new Fanout(backends, {
     relay: config.name,
     logger,
@@ -370,10 +482,15 @@ async function startHttp(
     ackTimeoutMs: config.ackTimeoutMs,
     ackMemoryBuffer: config.ackMemoryBuffer,
   });
+  const stats = new HttpListenerStats();
   const handler = createHttpHandler(fanout, {
     name: config.name,
     logger,
     defaultRetentionPolicy: config.defaultRetentionPolicy,
+    stats,
+    admin: config.adminEndpoints
+      ? createAdminHandler({ snapshot, relay: config.name })
+      : null,
   });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -401,7 +518,16 @@ async function startHttp(
     address: `${host}:${addr.port}`,
     outputs: config.outputs.map((output) => output.name),
   });
-  return { info: { name: config.name, url }, server, fanout, backends };
+  return {
+    info: { name: config.name, url },
+    config,
+    server,
+    fanout,
+    backends,
+    outputs,
+    stats,
+    checkers: startCheckers(outputs),
+  };
 }
 
 /** The original's log line for a failed UDP send. */
@@ -454,6 +580,13 @@ async function startUdp(
   // relay's outputs, as the original's single socket (all backends see the
   // same source port).
   const sockets = new Map<string, Deno.DatagramConn>();
+  const healths = config.outputs.map((output) =>
+    new BackendHealth({
+      relay: config.name,
+      backend: output.name,
+      logger: getRelayLogger("backend", output.name),
+    })
+  );
   let listener: UdpListener;
   let backends: UdpBackend[];
   let fanout: Fanout;
@@ -477,6 +610,7 @@ async function startUdp(
         socket,
         logger,
         mtu: output.mtu,
+        observer: healths[index]!,
       });
     });
     fanout = new Fanout(backends, {
@@ -532,7 +666,128 @@ async function startUdp(
     listener,
     fanout,
     backends,
+    healths,
     sockets: [...sockets.values()],
+  };
+}
+
+function startAdmin(
+  config: AdminConfig,
+  snapshot: () => Promise<RelayStatus>,
+): RunningAdmin {
+  const logger = getRelayLogger("service");
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = serveHttp(createAdminListenerHandler({ snapshot }), {
+      hostname: config.bind.hostname,
+      port: config.bind.port,
+    });
+  } catch (error) {
+    throw new StartError(
+      `Cannot start the admin listener on "${config.bindAddr}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const addr = server.addr;
+  const host = addr.hostname.includes(":")
+    ? `[${addr.hostname}]`
+    : addr.hostname;
+  logger.info(
+    "Starting admin listener (/health, /status, /metrics) on {address}",
+    { address: `${host}:${addr.port}` },
+  );
+  return { url: `http://${host}:${addr.port}`, server };
+}
+
+function bufferStatus(
+  buffer: RetryBuffer,
+  config: HttpOutputConfig,
+): BufferStatus {
+  const { queue, stats } = buffer;
+  return {
+    durable: queue.durable,
+    capacityBytes: config.bufferSizeMb * 1024 * 1024,
+    queuedBytes: queue.bytes,
+    queuedBatches: queue.length,
+    oldestQueuedAt: queue.oldestAcceptedAt,
+    enqueued: stats.queued,
+    delivered: stats.delivered,
+    retries: stats.retries,
+    dropped: { ...stats.dropped },
+    droppedPoints: stats.droppedPoints,
+  };
+}
+
+function httpStatus(running: RunningHttp): HttpListenerStatus {
+  return {
+    kind: "http",
+    name: running.config.name,
+    url: running.info.url,
+    adminEndpoints: running.config.adminEndpoints,
+    stats: running.stats.snapshot(),
+    outputs: running.outputs.map((output) => ({
+      kind: "http",
+      name: output.config.name,
+      location: displayLocation(output.config.location),
+      api: output.config.api,
+      health: output.health.snapshot(),
+      probe: output.config.healthCheckIntervalMs > 0
+        ? {
+          intervalMs: output.config.healthCheckIntervalMs,
+          timeoutMs: output.config.healthCheckTimeoutMs,
+        }
+        : null,
+      writes: output.sender.stats.snapshot(),
+      buffer: output.buffer === null
+        ? null
+        : bufferStatus(output.buffer, output.config),
+      acceptsWhileDown: output.buffer !== null &&
+        (output.buffer.queue.durable || running.config.ackMemoryBuffer),
+    })),
+  };
+}
+
+function udpStatus(
+  running: RunningUdp,
+  kernelDrops: Map<number, number> | null,
+): UdpListenerStatus {
+  const stats = running.listener.stats;
+  return {
+    kind: "udp",
+    name: running.name,
+    address: formatAddress(running.listener.addr),
+    ...stats,
+    kernelDrops: kernelDrops?.get(running.listener.addr.port) ?? null,
+    outputs: running.backends.map((backend, index) => ({
+      kind: "udp",
+      name: backend.name,
+      location: formatAddress(backend.address),
+      health: running.healths[index]!.snapshot(),
+      mtu: backend.mtu,
+      ...backend.stats,
+    })),
+  };
+}
+
+async function takeSnapshot(parts: Parts): Promise<RelayStatus> {
+  const [process, kernelDrops] = await Promise.all([
+    readProcessStats(),
+    parts.udp.length === 0
+      ? Promise.resolve(null)
+      : readUdpKernelDrops(parts.udp.map((u) => u.listener.addr.port)),
+  ]);
+  const listeners: ListenerStatus[] = [
+    ...parts.http.map(httpStatus),
+    ...parts.udp.map((udp) => udpStatus(udp, kernelDrops)),
+  ];
+  return {
+    version: parts.version,
+    now: Date.now(),
+    startedAt: parts.startedAt,
+    listeners,
+    process,
   };
 }
 
@@ -550,18 +805,27 @@ export async function startService(
   config: RelayConfig,
   options: StartServiceOptions = {},
 ): Promise<RelayService> {
-  const http: RunningHttp[] = [];
-  const udp: RunningUdp[] = [];
+  const parts: Parts = {
+    http: [],
+    udp: [],
+    admin: null,
+    version: options.version ?? "relay",
+    startedAt: Date.now(),
+  };
+  const snapshot = () => takeSnapshot(parts);
   try {
     for (const listener of config.http) {
-      http.push(await startHttp(listener, options));
+      parts.http.push(await startHttp(listener, options, snapshot));
     }
     for (const listener of config.udp) {
-      udp.push(await startUdp(listener, options));
+      parts.udp.push(await startUdp(listener, options));
+    }
+    if (config.admin !== null) {
+      parts.admin = startAdmin(config.admin, snapshot);
     }
   } catch (error) {
-    await new RelayService(http, udp).stop(1000);
+    await new RelayService(parts).stop(1000);
     throw error;
   }
-  return new RelayService(http, udp);
+  return new RelayService(parts);
 }

@@ -7,7 +7,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import type { Backend, BackendResult } from "./backend.ts";
+import type { Backend, BackendResult, WriteObserver } from "./backend.ts";
 import type { WriteBatch } from "./batch.ts";
 import type { Logger } from "./log.ts";
 import { LogThrottle } from "./log_throttle.ts";
@@ -48,6 +48,11 @@ export interface UdpBackendOptions {
    * @default {a LogThrottle with its defaults}
    */
   logThrottle?: LogThrottle;
+  /**
+   * Told the outcome of every send (the output's health state).
+   * @default null
+   */
+  observer?: WriteObserver | null;
 }
 
 /** Counters of one {@linkcode UdpBackend}, since it was created. */
@@ -76,6 +81,7 @@ export class UdpBackend implements Backend {
   readonly #socket: DatagramSender;
   readonly #logger: Logger;
   readonly #logThrottle: LogThrottle;
+  readonly #observer: WriteObserver | null;
   readonly #pending = new Set<Promise<BackendResult>>();
   readonly #stats: UdpBackendStats = {
     datagramsSent: 0,
@@ -98,6 +104,7 @@ export class UdpBackend implements Backend {
       logger,
       mtu = 1024,
       logThrottle = new LogThrottle(),
+      observer = null,
     } = options;
     if (!Number.isSafeInteger(mtu) || mtu < 1) {
       throw new RangeError(
@@ -111,6 +118,7 @@ export class UdpBackend implements Backend {
     this.#socket = socket;
     this.#logger = logger;
     this.#logThrottle = logThrottle;
+    this.#observer = observer;
   }
 
   /** A copy of the counters. */
@@ -166,10 +174,11 @@ export class UdpBackend implements Backend {
     try {
       this.#stats.bytesSent += await this.#socket.send(datagram, this.address);
       this.#stats.datagramsSent++;
+      this.#observer?.observe(SENT);
       return SENT;
     } catch (error) {
       this.#stats.sendErrors++;
-      return {
+      const failure: BackendResult = {
         kind: "failure",
         error: new Error(
           `Cannot send to UDP backend "${this.name}" at ${
@@ -178,6 +187,8 @@ export class UdpBackend implements Backend {
           { cause: error },
         ),
       };
+      this.#observer?.observe(failure);
+      return failure;
     }
   }
 

@@ -90,6 +90,8 @@ export interface UdpListenerStats {
   linesInvalid: number;
   /** Datagrams with at least one bad line. */
   datagramsWithInvalidLines: number;
+  /** Datagrams left out because every line was bad (none forwarded). */
+  datagramsInvalid: number;
 }
 
 /**
@@ -132,6 +134,7 @@ export class UdpListener implements AsyncDisposable {
     linesForwarded: 0,
     linesInvalid: 0,
     datagramsWithInvalidLines: 0,
+    datagramsInvalid: 0,
   };
   #droppedSeen = 0;
   readonly #done: Promise<void>;
@@ -262,7 +265,10 @@ export class UdpListener implements AsyncDisposable {
         );
       }
       // The original forwards empty datagrams, but nothing of junk ones.
-      if (points === 0) return null;
+      if (points === 0) {
+        counts.datagramsInvalid++;
+        return null;
+      }
     }
     counts.datagramsForwarded++;
     counts.linesForwarded += points;

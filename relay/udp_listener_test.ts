@@ -162,6 +162,7 @@ Deno.test("listenUdp() forwards an empty datagram but nothing of an all-junk one
     assert.deepEqual(target.batches.map((b) => b.points), [0, 0, 1]);
     assert.equal(listener.stats.datagramsForwarded, 3);
     assert.equal(listener.stats.linesInvalid, 2);
+    assert.equal(listener.stats.datagramsInvalid, 1);
   });
 });
 

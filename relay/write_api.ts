@@ -27,6 +27,40 @@ export type WriteApi = "v1" | "v2" | "v3";
 /** Every {@linkcode WriteApi}, in order. */
 export const WRITE_APIS: readonly WriteApi[] = ["v1", "v2", "v3"];
 
+/** The standard path of each API's write endpoint. */
+const WRITE_PATHS: Readonly<Record<WriteApi, string>> = {
+  v1: "/write",
+  v2: "/api/v2/write",
+  v3: "/api/v3/write_lp",
+};
+
+/**
+ * The path a backend's health probe asks: `/ping` next to the write
+ * endpoint, so that a location under a prefix keeps it
+ * (`/kapacitor/v1/write` → `/kapacitor/v1/ping`). InfluxDB 1.x, 2.x and 3
+ * all answer `GET /ping` (1.x and 2.x with 204 and no credentials needed,
+ * 3 with 200 and, unless started with `--disable-authz ping`, a token).
+ *
+ * @example Usage
+ * ```ts
+ * import { pingPath } from "./write_api.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(pingPath("v2", "/influx/api/v2/write"), "/influx/ping");
+ * assert.equal(pingPath("v1", "/custom"), "/ping");
+ * ```
+ *
+ * @param api The API the backend speaks.
+ * @param locationPath The path of the output's `location`.
+ * @returns The path to probe.
+ */
+export function pingPath(api: WriteApi, locationPath: string): string {
+  const suffix = WRITE_PATHS[api];
+  const path = locationPath.replace(/\/+$/, "");
+  const base = path.endsWith(suffix) ? path.slice(0, -suffix.length) : "";
+  return `${base}/ping`;
+}
+
 /** The precision names an InfluxDB 2.x client may send, for messages. */
 export const V2_PRECISIONS = "ns, us, ms, and s";
 

@@ -1,7 +1,10 @@
 /**
  * A recording HTTP backend for tests: `Deno.serve` on a loopback port that
  * records every request (method, path, query, headers, raw body and the TCP
- * connection it came on) and answers with scripted responses.
+ * connection it came on) and answers with scripted responses. Health probes
+ * (`GET`/`HEAD` of a path ending in `/ping`, as the relay sends them) are
+ * answered 204 like InfluxDB does and kept apart, in `pings`, so that they
+ * never mix with the writes a test checks.
  *
  * @module
  */
@@ -64,6 +67,12 @@ export interface FakeBackendOptions {
     req: RecordedRequest,
     index: number,
   ) => ScriptedResponse | Promise<ScriptedResponse>;
+  /**
+   * Decides the answer to each health probe (`GET /ping`).
+   *
+   * @default {() => ({ status: 204 })}
+   */
+  ping?: (req: RecordedRequest) => ScriptedResponse;
 }
 
 /** A running fake backend; dispose it (or call `close()`) to stop it. */
@@ -74,8 +83,10 @@ export interface FakeBackend extends AsyncDisposable {
   readonly writeUrl: string;
   /** The loopback port it listens on. */
   readonly port: number;
-  /** Every request received so far, in arrival order (live array). */
+  /** Every request received so far, in arrival order (live array), probes aside. */
   readonly requests: RecordedRequest[];
+  /** Every health probe (`GET /ping`) received so far (live array). */
+  readonly pings: RecordedRequest[];
   /** Number of distinct TCP connections seen so far. */
   readonly connections: number;
   /**
@@ -98,10 +109,12 @@ interface Waiter {
 
 class FakeBackendImpl implements FakeBackend {
   readonly requests: RecordedRequest[] = [];
+  readonly pings: RecordedRequest[] = [];
   /** Resolves once the server listens. */
   readonly listening: Promise<void>;
   #port = 0;
   #respond: NonNullable<FakeBackendOptions["respond"]>;
+  #ping: NonNullable<FakeBackendOptions["ping"]>;
   #decoder = new TextDecoder();
   #connectionIds = new Map<string, number>();
   #waiters = new Set<Waiter>();
@@ -109,8 +122,12 @@ class FakeBackendImpl implements FakeBackend {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #closed: Promise<void> | null = null;
 
-  constructor(respond: NonNullable<FakeBackendOptions["respond"]>) {
+  constructor(
+    respond: NonNullable<FakeBackendOptions["respond"]>,
+    ping: NonNullable<FakeBackendOptions["ping"]>,
+  ) {
     this.#respond = respond;
+    this.#ping = ping;
     const listening = Promise.withResolvers<void>();
     this.listening = listening.promise;
     this.#server = Deno.serve({
@@ -145,6 +162,8 @@ class FakeBackendImpl implements FakeBackend {
   ): Promise<Response> {
     const url = new URL(request.url);
     const body = new Uint8Array(await request.arrayBuffer());
+    const probe = (request.method === "GET" || request.method === "HEAD") &&
+      url.pathname.endsWith("/ping");
     const recorded: RecordedRequest = {
       method: request.method,
       path: url.pathname,
@@ -152,8 +171,13 @@ class FakeBackendImpl implements FakeBackend {
       headers: new Headers(request.headers),
       body,
       text: this.#decoder.decode(body),
-      connection: this.#connectionId(info.remoteAddr),
+      // Probes come on a connection of their own: not one writes reuse.
+      connection: probe ? 0 : this.#connectionId(info.remoteAddr),
     };
+    if (probe) {
+      this.pings.push(recorded);
+      return buildResponse(this.#ping(recorded));
+    }
     const index = this.#record(recorded);
     let scripted: ScriptedResponse;
     try {
@@ -282,8 +306,11 @@ function buildResponse(scripted: ScriptedResponse): Response {
 export async function startFakeBackend(
   options: FakeBackendOptions = {},
 ): Promise<FakeBackend> {
-  const { respond = () => ({ status: 204 }) } = options;
-  const backend = new FakeBackendImpl(respond);
+  const {
+    respond = () => ({ status: 204 }),
+    ping = () => ({ status: 204 }),
+  } = options;
+  const backend = new FakeBackendImpl(respond, ping);
   await backend.listening;
   return backend;
 }

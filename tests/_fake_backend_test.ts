@@ -95,7 +95,7 @@ Deno.test("startFakeBackend() answers with scripted statuses, bodies and headers
   assert.equal(second.status, 500);
   assert.deepEqual(await second.json(), { error: "scripted failure" });
 
-  const third = await fetch(`${backend.url}/ping`);
+  const third = await fetch(`${backend.url}/query`);
   assert.equal(third.status, 204);
   assert.equal(await third.text(), "");
 
@@ -103,8 +103,25 @@ Deno.test("startFakeBackend() answers with scripted statuses, bodies and headers
   assert.deepEqual(backend.requests.map((r) => r.path), [
     "/write",
     "/boom",
-    "/ping",
+    "/query",
   ]);
+});
+
+Deno.test("startFakeBackend() answers health probes 204 and keeps them apart from requests", async () => {
+  await using backend = await startFakeBackend({
+    respond: () => ({ status: 500 }),
+  });
+  const ping = await fetch(`${backend.url}/ping`);
+  assert.equal(ping.status, 204);
+  await ping.body?.cancel();
+  const prefixed = await fetch(`${backend.url}/kapacitor/v1/ping`);
+  await prefixed.body?.cancel();
+  assert.deepEqual(backend.requests, []);
+  assert.deepEqual(backend.pings.map((r) => r.path), [
+    "/ping",
+    "/kapacitor/v1/ping",
+  ]);
+  assert.equal(backend.connections, 0);
 });
 
 Deno.test("startFakeBackend() answers after delayMs", async () => {
@@ -162,12 +179,12 @@ Deno.test("FakeBackend.connections counts TCP connections and keep-alive reuse",
   const first = await rawHttp(
     backend.port,
     "POST /write?db=a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nm=1" +
-      "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
   );
   assert.equal(first.match(/HTTP\/1\.1 204/g)?.length, 2);
   await rawHttp(
     backend.port,
-    "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "GET /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
   );
   assert.deepEqual(backend.requests.map((r) => r.connection), [1, 1, 2]);
   assert.equal(backend.requests[0]?.text, "m=1");

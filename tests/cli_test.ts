@@ -103,6 +103,27 @@ Deno.test("main.ts --check-config accepts Go-style and GNU-style config flags", 
   }
 });
 
+Deno.test("main.ts --check-config names the [admin] listener in its summary", async () => {
+  const path = await tempConfig(`
+[[http]]
+bind-addr = "127.0.0.1:9096"
+admin-endpoints = false
+
+[admin]
+bind-addr = "127.0.0.1:9097"
+`);
+  try {
+    const result = await run("--check-config", "--config", path);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /: OK: http "http:\/\/127\.0\.0\.1:9096" on 127\.0\.0\.1:9096 -> 0 output\(s\), admin on 127\.0\.0\.1:9097\n$/,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("main.ts exits 1 naming file, key path and value for a bad config (D1)", async () => {
   const path = await tempConfig(`
 [[http]]

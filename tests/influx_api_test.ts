@@ -265,10 +265,13 @@ Deno.test("relay answers /health for InfluxDB 2.x clients and /api/v2/write erro
 name = "health"
 bind-addr = "127.0.0.1:0"
 `);
+  // No outputs: every write answers 503, so /health says "fail" (in the
+  // InfluxDB 2.x shape a v2 client reads) and a load balancer gets 503.
   const health = await fetch(`${relay.url}/health`);
-  assert.equal(health.status, 200);
+  assert.equal(health.status, 503);
   const body = await health.json();
-  assert.equal(body.status, "pass");
+  assert.equal(body.status, "fail");
+  assert.equal(body.health, "unhealthy");
   assert.equal(body.name, "influxdb-relay");
   assert.deepEqual(body.checks, []);
   const unavailable = await fetch(`${relay.url}/api/v2/write?bucket=b`, {

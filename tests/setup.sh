@@ -1,34 +1,45 @@
 #!/usr/bin/env bash
-# First step of `deno task test`: makes sure the real-InfluxDB tests can run.
+# First step of `deno task test`: makes sure the tests that need outside
+# programs can run.
 #
-# The tests start their own influxd per test (tests/_influxd.ts) with a temp
-# config, data dir and loopback ports; they never use the packaged service,
-# systemd or /etc/influxdb. This script only installs the binaries when they
-# are missing:
-#   - as root with apt-get: installs the Debian packages influxdb and
-#     influxdb-client, keeping their init script from starting a daemon;
-#   - otherwise: says the real-InfluxDB tests will be SKIPPED and how to
-#     install them, and fails when CI=true (CI must run them).
-# Idempotent; does nothing but a lookup when influxd is already there.
+#   - influxd and influx (Debian packages influxdb, influxdb-client): the
+#     real-InfluxDB tests start their own influxd per test
+#     (tests/_influxd.ts) with a temp config, data dir and loopback ports;
+#     they never use the packaged service, systemd or /etc/influxdb.
+#   - promtool (Debian package prometheus): checks the relay's /metrics
+#     output with Prometheus' own parser (tests/_promtool.ts); only the
+#     binary is used, the packaged server is never started.
+#
+# As root with apt-get: installs what is missing, keeping the packages'
+# init scripts from starting a daemon. Otherwise: says which tests will be
+# SKIPPED and how to install what they need, and fails when CI=true (CI
+# must run them). Idempotent; does nothing but lookups when all is there.
 set -euo pipefail
 
 have_influxd() {
   [[ -x /usr/bin/influxd ]] || command -v influxd >/dev/null 2>&1
 }
 
-if have_influxd; then
+have_promtool() {
+  [[ -x /usr/bin/promtool ]] || command -v promtool >/dev/null 2>&1
+}
+
+packages=()
+have_influxd || packages+=(influxdb influxdb-client)
+have_promtool || packages+=(prometheus)
+if [[ ${#packages[@]} -eq 0 ]]; then
   exit 0
 fi
 
-install_hint="apt-get update && apt-get install -y influxdb influxdb-client"
+install_hint="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
 
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-  echo "tests/setup.sh: influxd not found; installing influxdb and influxdb-client with apt-get" >&2
+  echo "tests/setup.sh: installing ${packages[*]} with apt-get" >&2
 
-  # The package's postinst runs `invoke-rc.d influxdb start` and fails the
-  # install if that fails; a policy-rc.d that answers 101 ("action
-  # forbidden") skips it. Put one in place only if none exists, and remove
-  # only the one we created.
+  # The packages' postinst scripts run `invoke-rc.d <service> start` and may
+  # fail the install if that fails; a policy-rc.d that answers 101 ("action
+  # forbidden") skips it, so no daemon is left running. Put one in place
+  # only if none exists, and remove only the one we created.
   policy=/usr/sbin/policy-rc.d
   created_policy=""
   if [[ ! -e "$policy" ]]; then
@@ -42,13 +53,16 @@ if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   trap cleanup EXIT
 
   log="$(mktemp)"
+  # --no-install-recommends: prometheus would otherwise pull in
+  # prometheus-node-exporter and its timers.
   if ! { apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      influxdb influxdb-client; } >"$log" 2>&1; then
+      "${packages[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
-    echo "tests/setup.sh: ERROR: installing influxdb with apt-get failed (see above)" >&2
+    echo "tests/setup.sh: ERROR: installing ${packages[*]} with apt-get failed (see above)" >&2
     exit 1
   fi
   rm -f "$log"
@@ -57,21 +71,29 @@ if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "tests/setup.sh: ERROR: apt-get installed influxdb but no influxd binary was found" >&2
     exit 1
   fi
-  echo "tests/setup.sh: installed $(influxd version 2>/dev/null || echo influxd)" >&2
+  if ! have_promtool; then
+    echo "tests/setup.sh: ERROR: apt-get installed prometheus but no promtool binary was found" >&2
+    exit 1
+  fi
+  echo "tests/setup.sh: installed ${packages[*]}" >&2
   exit 0
 fi
 
-cat >&2 <<EOF
-
-*** tests/setup.sh: influxd was not found, so the real-InfluxDB tests will be SKIPPED.
-*** To run them, install InfluxDB 1.x (Debian/Ubuntu, as root):
-***   $install_hint
-*** or put an influxd binary on PATH.
-
-EOF
+skipped=()
+have_influxd || skipped+=("the real-InfluxDB tests (need influxd)")
+have_promtool || skipped+=("the promtool checks of /metrics (need promtool)")
+{
+  echo
+  echo "*** tests/setup.sh: ${packages[*]} not installed, so these tests will be SKIPPED:"
+  printf '***   %s\n' "${skipped[@]}"
+  echo "*** To run them, install (Debian/Ubuntu, as root):"
+  echo "***   $install_hint"
+  echo "*** or put the binaries on PATH."
+  echo
+} >&2
 
 if [[ "${CI:-}" == "true" ]]; then
-  echo "tests/setup.sh: ERROR: CI=true and influxd is missing; CI must run the real-InfluxDB tests" >&2
+  echo "tests/setup.sh: ERROR: CI=true and ${packages[*]} missing; CI must run every test" >&2
   exit 1
 fi
 exit 0
