@@ -54,7 +54,12 @@ output = [
       intervalMs: 100,
       message: () => `b holds ${held} of ${expected}`,
     });
-    assert.equal(await a.count(DB), expected);
+    // With ack = first the last writes may still be on their way to a.
+    await waitFor(async () => (held = await a.count(DB)) === expected, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: () => `a holds ${held} of ${expected}`,
+    });
     assert.deepEqual(await b.points(DB), await a.points(DB));
     for (const server of [a, b]) {
       const [latest] = await server.points(DB, "latest");
