@@ -23,6 +23,7 @@ import {
   type LogLevel,
   parseDuration,
   type RelayConfig,
+  type RelayService,
   setupLogging,
   startService,
 } from "./relay/mod.ts";
@@ -88,6 +89,41 @@ function summary(config: RelayConfig): string {
     ? []
     : [`admin on ${config.admin.bindAddr}`];
   return [...http, ...udp, ...admin].join(", ") || "no listeners";
+}
+
+/**
+ * SIGHUP: re-reads the config file and applies it to the running relay; a
+ * config that cannot be loaded or applied is logged and the running one
+ * kept.
+ */
+async function reloadConfig(
+  service: RelayService,
+  path: string,
+): Promise<void> {
+  const logger = getRelayLogger("service");
+  logger.info('Received SIGHUP: reloading config "{config}"', {
+    config: path,
+  });
+  let config: RelayConfig;
+  try {
+    config = await loadConfig(path);
+    const { changes, failures } = await service.reload(config);
+    logger.info('Reloaded config "{config}": {changes}', {
+      config: path,
+      changes: changes.join("; ") || "nothing changed",
+    });
+    for (const failure of failures) {
+      logger.error('Reload of config "{config}" left out: {error}', {
+        config: path,
+        error: failure,
+      });
+    }
+  } catch (error) {
+    logger.error(
+      'Cannot reload config "{config}", keeping the running one: {error}',
+      { config: path, error: (error as Error).message },
+    );
+  }
 }
 
 /** Runs the command line. */
@@ -188,6 +224,11 @@ async function main(args: readonly string[]): Promise<void> {
     : ["SIGINT", "SIGTERM"];
   for (const signal of signals) {
     Deno.addSignalListener(signal, () => resolve(signal));
+  }
+  // Windows has no SIGHUP.
+  if (Deno.build.os !== "windows") {
+    const path = values.config;
+    Deno.addSignalListener("SIGHUP", () => void reloadConfig(service, path));
   }
   const signal = await stopped;
   logger.info(

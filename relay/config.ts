@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { parse, TomlError } from "smol-toml";
 import { parseDuration } from "./duration.ts";
 
@@ -168,10 +169,30 @@ export interface HttpOutputConfig {
    * @default {2000}
    */
   healthCheckTimeoutMs: number;
+  /**
+   * `query-location`: URL of the backend's InfluxQL endpoint, where the
+   * relay's `/query` sends reads and statements that change data or schema;
+   * `null` when the output takes no part in `/query` (written as `""`, e.g.
+   * for Kapacitor). Defaults, for `api = "v1"`, to
+   * {@linkcode HttpOutputConfig.location} with its last path segment
+   * replaced by `query`; v2 and v3 outputs have none unless it is set, and
+   * then answer reads only.
+   * @default {null}
+   */
+  queryLocation: string | null;
 }
 
 /** The write API an HTTP output speaks (`api` of an output). */
 export type OutputApi = "v1" | "v2" | "v3";
+
+/** How a read through `/query` picks its backend (`query-policy`). */
+export type QueryPolicy = "first" | "round-robin" | "lowest-latency";
+
+/**
+ * What a statement that changes data or schema does while a backend is
+ * down (`query-ddl-when-down`).
+ */
+export type QueryWhenDown = "refuse" | "queue";
 
 /** When a client's write counts as done (`ack` of an `[[http]]` relay). */
 export type AckPolicy = "first" | "all" | "majority";
@@ -197,6 +218,98 @@ export interface HttpConfig {
    * the working directory, not to the config file); `null` for plain HTTP.
    */
   sslCombinedPem: string | null;
+  /**
+   * `tls-cert`: path of the PEM certificate chain, served with
+   * {@linkcode HttpConfig.tlsKey} (the two files instead of
+   * `ssl-combined-pem`); `null` for none.
+   * @default {null}
+   */
+  tlsCert: string | null;
+  /**
+   * `tls-key`: path of the PEM private key for
+   * {@linkcode HttpConfig.tlsCert}; `null` for none.
+   * @default {null}
+   */
+  tlsKey: string | null;
+  /**
+   * `max-body-size`: largest request body accepted as received (compressed
+   * or not), in bytes; larger ones are answered 413. `0` means no limit.
+   * @default {25000000}
+   */
+  maxBodySize: number;
+  /**
+   * `max-decompressed-size`: largest size a gzip body may inflate to, in
+   * bytes, checked while inflating; larger ones are answered 413. `0` means
+   * no limit.
+   * @default {25000000}
+   */
+  maxDecompressedSize: number;
+  /**
+   * `read-timeout`: longest the body of a write may take to arrive once its
+   * headers are in, in milliseconds; slower ones are answered 408. `0`
+   * means no limit.
+   * @default {30000}
+   */
+  readTimeoutMs: number;
+  /**
+   * `max-concurrent-requests`: most writes in progress at once on this
+   * listener; more are answered 503 with `Retry-After: 1`. `0` means no
+   * limit.
+   * @default {1024}
+   */
+  maxConcurrentRequests: number;
+  /**
+   * `rate-limit`: writes per second this listener accepts on average; more
+   * are answered 429 with `Retry-After`. `0` turns rate limiting off.
+   * @default {0}
+   */
+  rateLimit: number;
+  /**
+   * `rate-limit-burst`: writes accepted at once after a quiet period; `0`
+   * means {@linkcode HttpConfig.rateLimit} (at least 1).
+   * @default {0}
+   */
+  rateLimitBurst: number;
+  /**
+   * `partial-writes`: forward the valid lines of a body that has invalid
+   * ones and answer 400 `partial write: … dropped=N` (as InfluxDB does),
+   * instead of rejecting the whole body (as the original relay does).
+   * @default {false}
+   */
+  partialWrites: boolean;
+  /**
+   * `auth-users`: users that may write, each with the SHA-256 (hex) of
+   * its password. Written in the file as `{ name = "…", password = "…" }`
+   * with `"sha256:<hex>"` or `"${NAME}"` (the password in environment
+   * variable `NAME`).
+   * @default {[]}
+   */
+  authUsers: AuthUserConfig[];
+  /**
+   * `auth-tokens`: SHA-256 digests (hex) of the tokens that may write;
+   * written as `"sha256:<hex>"` or `"${NAME}"`.
+   * @default {[]}
+   */
+  authTokens: string[];
+  /**
+   * `auth-file`: path of a credential file (`user <name> <secret>` and
+   * `token <secret>` lines), read when the relay starts and on reload;
+   * `null` for none.
+   * @default {null}
+   */
+  authFile: string | null;
+  /**
+   * `auth-admin-endpoints`: with authentication on, `/health`, `/status`
+   * and `/metrics` need credentials too (`/ping` never does).
+   * @default {true}
+   */
+  authAdminEndpoints: boolean;
+  /**
+   * `forward-credentials`: with authentication on, send the client's
+   * `Authorization` header and `u`/`p` on to the backends as well.
+   * @default {false}
+   */
+  forwardCredentials: boolean;
   /**
    * `default-retention-policy`: `rp` added to forwarded writes whose client
    * gave none; `""` for none.
@@ -230,6 +343,42 @@ export interface HttpConfig {
    * @default {true}
    */
   adminEndpoints: boolean;
+  /**
+   * `query`: answer InfluxQL on `/query` (reads to one backend, statements
+   * that change data or schema to all); `false` answers it 404 `invalid
+   * write endpoint` as the original did.
+   * @default {true}
+   */
+  query: boolean;
+  /**
+   * `query-policy`: which up-to-date backend a read goes to: the `"first"`
+   * in config order, `"round-robin"`, or the `"lowest-latency"` of the last
+   * health probe.
+   * @default {"first"}
+   */
+  queryPolicy: QueryPolicy;
+  /**
+   * `query-ddl-when-down`: a statement that changes data or schema while a
+   * backend is down is `"refuse"`d (nothing changed), or applied to the
+   * others and `"queue"`d for it.
+   * @default {"refuse"}
+   */
+  queryDdlWhenDown: QueryWhenDown;
+  /**
+   * `query-timeout`: longest a backend may take to start answering a query
+   * (connect and response headers), in milliseconds, before a read fails
+   * over to the next backend; `0` means no limit.
+   * @default {0}
+   */
+  queryTimeoutMs: number;
+}
+
+/** A user of relay-side authentication (an entry of `auth-users`). */
+export interface AuthUserConfig {
+  /** `name`: the user name. */
+  name: string;
+  /** SHA-256 of the password, 64 lowercase hex digits. */
+  sha256: string;
 }
 
 /** One backend of a UDP relay (an entry of `[[udp]]`'s `output`). */
@@ -398,16 +547,38 @@ const ADDRESS_HINT =
 
 const TOP_KEYS = ["http", "udp", "admin"];
 const ADMIN_KEYS = ["bind-addr"];
+/** `[[http]]` keys of issue 9: TLS files, limits, auth, partial writes. */
+const HTTP_HARDENING_KEYS = [
+  "tls-cert",
+  "tls-key",
+  "max-body-size",
+  "max-decompressed-size",
+  "read-timeout",
+  "max-concurrent-requests",
+  "rate-limit",
+  "rate-limit-burst",
+  "partial-writes",
+  "auth-users",
+  "auth-tokens",
+  "auth-file",
+  "auth-admin-endpoints",
+  "forward-credentials",
+];
 const HTTP_KEYS = [
   "name",
   "bind-addr",
   "ssl-combined-pem",
+  ...HTTP_HARDENING_KEYS,
   "default-retention-policy",
   "output",
   "ack",
   "ack-timeout",
   "ack-memory-buffer",
   "admin-endpoints",
+  "query",
+  "query-policy",
+  "query-ddl-when-down",
+  "query-timeout",
 ];
 const HTTP_OUTPUT_KEYS = [
   "name",
@@ -432,6 +603,7 @@ const HTTP_OUTPUT_KEYS = [
   "ca-cert",
   "health-check-interval",
   "health-check-timeout",
+  "query-location",
 ];
 const UDP_KEYS = ["name", "bind-addr", "precision", "read-buffer", "output"];
 const UDP_OUTPUT_KEYS = ["name", "location", "mtu"];
@@ -575,6 +747,7 @@ function hints(entries: [string[], string][]): ReadonlyMap<string, string> {
 }
 
 const RELAY_ONLY = [
+  ...HTTP_HARDENING_KEYS,
   "bind-addr",
   "ssl-combined-pem",
   "default-retention-policy",
@@ -582,6 +755,22 @@ const RELAY_ONLY = [
   "read-buffer",
   "output",
   "admin-endpoints",
+  "query",
+  "query-policy",
+  "query-ddl-when-down",
+  "query-timeout",
+];
+
+/** `[[http]]` keys with no meaning for UDP relays. */
+const HTTP_RELAY_ONLY = [
+  ...HTTP_HARDENING_KEYS,
+  "ssl-combined-pem",
+  "default-retention-policy",
+  "admin-endpoints",
+  "query",
+  "query-policy",
+  "query-ddl-when-down",
+  "query-timeout",
 ];
 
 const TOP_SECTION: Section = {
@@ -632,10 +821,7 @@ const UDP_SECTION: Section = {
       ["location", "mtu"],
       "it is a setting of each output: write it inside the output entry",
     ],
-    [
-      ["ssl-combined-pem", "default-retention-policy", "admin-endpoints"],
-      "it is a setting of [[http]] relays only",
-    ],
+    [HTTP_RELAY_ONLY, "it is a setting of [[http]] relays only"],
     [
       HTTP_OUTPUT_KEYS.filter((key) => key !== "name" && key !== "location"),
       "it is a setting of [[http]] outputs only",
@@ -664,10 +850,7 @@ const UDP_OUTPUT_SECTION: Section = {
       RELAY_ONLY.filter((key) => UDP_KEYS.includes(key)),
       "it is a setting of the [[udp]] relay, not of one output",
     ],
-    [
-      ["ssl-combined-pem", "default-retention-policy", "admin-endpoints"],
-      "it is a setting of [[http]] relays only",
-    ],
+    [HTTP_RELAY_ONLY, "it is a setting of [[http]] relays only"],
     [
       HTTP_OUTPUT_KEYS.filter((key) => key !== "name" && key !== "location"),
       "it is a setting of [[http]] outputs only",
@@ -684,6 +867,7 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
   const bindAddr = readString(context, table, path, "bind-addr") ?? "";
   const bind = readBindAddress(context, bindAddr, [...path, "bind-addr"]);
   const pem = readString(context, table, path, "ssl-combined-pem") ?? "";
+  const hardening = readHardening(context, table, path, pem);
   const defaultRetentionPolicy =
     readString(context, table, path, "default-retention-policy") ?? "";
   const outputs = readTableArray(
@@ -716,18 +900,49 @@ function readHttp(context: Context, table: Table, path: Segment[]): HttpConfig {
     readBoolean(context, table, path, "ack-memory-buffer") ?? false;
   const adminEndpoints = readBoolean(context, table, path, "admin-endpoints") ??
     true;
-  const scheme = pem === "" ? "http" : "https";
+  const query = readBoolean(context, table, path, "query") ?? true;
+  const queryPolicy = readChoice(
+    context,
+    table,
+    path,
+    "query-policy",
+    [
+      "first",
+      "round-robin",
+      "lowest-latency",
+    ] as const,
+  ) ?? "first";
+  const queryDdlWhenDown = readChoice(
+    context,
+    table,
+    path,
+    "query-ddl-when-down",
+    ["refuse", "queue"] as const,
+  ) ?? "refuse";
+  const queryTimeoutMs = readNonNegativeDuration(
+    context,
+    table,
+    path,
+    "query-timeout",
+    '"0" means no limit',
+  ) ?? 0;
+  const scheme = pem === "" && hardening.tlsCert === null ? "http" : "https";
   return {
     name: name === "" ? `${scheme}://${bindAddr}` : name,
     bindAddr,
     bind,
     sslCombinedPem: pem === "" ? null : pem,
+    ...hardening,
     defaultRetentionPolicy,
     outputs,
     ack,
     ackTimeoutMs: Math.min(ackTimeoutMs, MAX_TIMER_MS),
     ackMemoryBuffer,
     adminEndpoints,
+    query,
+    queryPolicy,
+    queryDdlWhenDown,
+    queryTimeoutMs: Math.min(queryTimeoutMs, MAX_TIMER_MS),
   };
 }
 
@@ -898,7 +1113,53 @@ function readHttpOutput(
     caCert: caCert === "" ? null : caCert,
     healthCheckIntervalMs: Math.min(healthCheckIntervalMs, MAX_TIMER_MS),
     healthCheckTimeoutMs: Math.min(healthCheckTimeoutMs, MAX_TIMER_MS),
+    queryLocation: readQueryLocation(context, table, path, api, location),
   };
+}
+
+/**
+ * An output's `query-location`: as written, `null` for `""`, and when
+ * absent the v1 default (the location with its last path segment replaced
+ * by `query`, `http://host:8086/write` → `http://host:8086/query`).
+ */
+function readQueryLocation(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  api: OutputApi,
+  location: string,
+): string | null {
+  const text = readString(context, table, path, "query-location");
+  if (text === "") return null;
+  if (text === undefined) {
+    if (api !== "v1") return null;
+    const url = new URL(location);
+    url.search = "";
+    url.hash = "";
+    const segments = url.pathname.replace(/\/+$/, "").split("/");
+    segments[segments.length - 1] = "query";
+    url.pathname = segments.join("/");
+    return url.href;
+  }
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  if (
+    url === null || text.trim() !== text ||
+    (url.protocol !== "http:" && url.protocol !== "https:")
+  ) {
+    throw problem(
+      context,
+      [...path, "query-location"],
+      `invalid URL ${
+        JSON.stringify(text)
+      } (expected an absolute http:// or https:// URL such as "http://127.0.0.1:8086/query", or "" to leave this output out of /query)`,
+    );
+  }
+  return text;
 }
 
 const OUTPUT_APIS: readonly OutputApi[] = ["v1", "v2", "v3"];
@@ -1063,6 +1324,298 @@ function readHttpLocation(
     );
   }
   return location;
+}
+
+/** The largest body a limit may allow: what the validator can take. */
+const MAX_BODY_LIMIT = 2 ** 31 - 1;
+const DEFAULT_MAX_BODY_SIZE = 25_000_000;
+const DEFAULT_READ_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_CONCURRENT_REQUESTS = 1024;
+const HASH_HINT =
+  'expected "sha256:<64 hex digits>" (printf %s "$secret" | sha256sum) or "${NAME}" to read the secret from environment variable NAME';
+
+type HardeningConfig = Pick<
+  HttpConfig,
+  | "tlsCert"
+  | "tlsKey"
+  | "maxBodySize"
+  | "maxDecompressedSize"
+  | "readTimeoutMs"
+  | "maxConcurrentRequests"
+  | "rateLimit"
+  | "rateLimitBurst"
+  | "partialWrites"
+  | "authUsers"
+  | "authTokens"
+  | "authFile"
+  | "authAdminEndpoints"
+  | "forwardCredentials"
+>;
+
+/** The `[[http]]` keys of {@linkcode HTTP_HARDENING_KEYS}. */
+function readHardening(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  pem: string,
+): HardeningConfig {
+  const tlsCert = readString(context, table, path, "tls-cert") ?? "";
+  const tlsKey = readString(context, table, path, "tls-key") ?? "";
+  if (tlsCert !== "" && pem !== "") {
+    throw problem(
+      context,
+      [...path, "tls-cert"],
+      "give either ssl-combined-pem or tls-cert and tls-key, not both",
+    );
+  }
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    throw problem(
+      context,
+      [...path, tlsCert === "" ? "tls-cert" : "tls-key"],
+      `missing required key (${
+        tlsCert === "" ? "tls-key" : "tls-cert"
+      } needs it: give both files)`,
+    );
+  }
+  const bytes = (key: string, fallback: number) =>
+    readInteger(
+      context,
+      table,
+      path,
+      key,
+      0n,
+      BigInt(MAX_BODY_LIMIT),
+      `expected a number of bytes from 0 to ${MAX_BODY_LIMIT}; 0 means no limit`,
+    ) ?? fallback;
+  const maxBodySize = bytes("max-body-size", DEFAULT_MAX_BODY_SIZE);
+  const maxDecompressedSize = bytes(
+    "max-decompressed-size",
+    DEFAULT_MAX_BODY_SIZE,
+  );
+  const readTimeoutMs = readNonNegativeDuration(
+    context,
+    table,
+    path,
+    "read-timeout",
+    '"0" means no limit',
+  ) ?? DEFAULT_READ_TIMEOUT_MS;
+  const maxConcurrentRequests = readInteger(
+    context,
+    table,
+    path,
+    "max-concurrent-requests",
+    0n,
+    BigInt(MAX_BODY_LIMIT),
+    "expected a whole number of requests; 0 means no limit",
+  ) ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  const rateLimit = readRate(context, table, path);
+  const rateLimitBurst = readInteger(
+    context,
+    table,
+    path,
+    "rate-limit-burst",
+    0n,
+    BigInt(MAX_BODY_LIMIT),
+    "expected a whole number of requests; 0 means rate-limit",
+  ) ?? 0;
+  if (rateLimitBurst > 0 && rateLimit === 0) {
+    throw problem(
+      context,
+      [...path, "rate-limit-burst"],
+      "has no effect without rate-limit: set rate-limit too",
+    );
+  }
+  const partialWrites = readBoolean(context, table, path, "partial-writes") ??
+    false;
+  const authUsers = readAuthUsers(context, table, path);
+  const authTokens = readStringArray(context, table, path, "auth-tokens").map((
+    token,
+    index,
+  ) => readHashedSecret(context, token, [...path, "auth-tokens", index]));
+  const authFile = readString(context, table, path, "auth-file") ?? "";
+  const authOn = authUsers.length > 0 || authTokens.length > 0 ||
+    authFile !== "";
+  for (const key of ["auth-admin-endpoints", "forward-credentials"]) {
+    if (table[key] !== undefined && !authOn) {
+      throw problem(
+        context,
+        [...path, key],
+        "has no effect without auth-users, auth-tokens or auth-file",
+      );
+    }
+  }
+  return {
+    tlsCert: tlsCert === "" ? null : tlsCert,
+    tlsKey: tlsKey === "" ? null : tlsKey,
+    maxBodySize,
+    maxDecompressedSize,
+    readTimeoutMs: Math.min(readTimeoutMs, MAX_TIMER_MS),
+    maxConcurrentRequests,
+    rateLimit,
+    rateLimitBurst,
+    partialWrites,
+    authUsers,
+    authTokens,
+    authFile: authFile === "" ? null : authFile,
+    authAdminEndpoints:
+      readBoolean(context, table, path, "auth-admin-endpoints") ?? true,
+    forwardCredentials:
+      readBoolean(context, table, path, "forward-credentials") ?? false,
+  };
+}
+
+/** `rate-limit`: a non-negative number of writes per second. */
+function readRate(context: Context, table: Table, path: Segment[]): number {
+  const value = table["rate-limit"];
+  if (value === undefined) return 0;
+  const rate = typeof value === "bigint" ? Number(value) : value;
+  if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0) {
+    throw problem(
+      context,
+      [...path, "rate-limit"],
+      `expected a number of writes per second (0 or more, e.g. 100 or 0.5), got ${
+        describe(value)
+      }`,
+    );
+  }
+  return rate;
+}
+
+function readStringArray(
+  context: Context,
+  table: Table,
+  path: Segment[],
+  key: string,
+): string[] {
+  const value = table[key];
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw problem(
+      context,
+      [...path, key],
+      `expected an array of strings, got ${describe(value)}`,
+    );
+  }
+  return value.map((item: unknown, index) => {
+    if (typeof item !== "string") {
+      throw problem(
+        context,
+        [...path, key, index],
+        `expected a string, got ${describe(item).replace(/ \(.*\)$/s, "")}`,
+      );
+    }
+    return item;
+  });
+}
+
+/** `auth-users`: `[{ name = "…", password = "…" }, …]`. */
+function readAuthUsers(
+  context: Context,
+  table: Table,
+  path: Segment[],
+): AuthUserConfig[] {
+  const names = new Set<string>();
+  return readTableArray(
+    context,
+    table,
+    path,
+    "auth-users",
+    '[{ name = "…", password = "sha256:…" }]',
+  ).map((user, index) => {
+    const here = [...path, "auth-users", index];
+    for (const key of Object.keys(user)) {
+      if (key !== "name" && key !== "password") {
+        throw problem(
+          context,
+          [...here, key],
+          'unknown key (expected "name" and "password")',
+        );
+      }
+    }
+    const name = readString(context, user, here, "name") ?? "";
+    if (name === "") {
+      throw problem(
+        context,
+        [...here, "name"],
+        "missing required key (the user name)",
+      );
+    }
+    if (names.has(name)) {
+      throw problem(
+        context,
+        [...here, "name"],
+        `duplicate user ${JSON.stringify(name)}`,
+      );
+    }
+    names.add(name);
+    const password = user["password"];
+    if (typeof password !== "string") {
+      throw problem(
+        context,
+        [...here, "password"],
+        password === undefined
+          ? `missing required key (${HASH_HINT})`
+          : `expected a string, got ${
+            describe(password).replace(/ \(.*\)$/s, "")
+          }`,
+      );
+    }
+    return {
+      name,
+      sha256: readHashedSecret(context, password, [...here, "password"]),
+    };
+  });
+}
+
+/**
+ * A secret relay-side authentication checks, as a SHA-256 digest: the hex
+ * of `"sha256:<hex>"`, or the digest of the value of environment variable
+ * `NAME` for `"${NAME}"` (which may itself hold `sha256:<hex>`). A secret
+ * written in the file as is is refused: the file would then hold it.
+ * Messages never contain the value.
+ */
+function readHashedSecret(
+  context: Context,
+  value: string,
+  path: Segment[],
+): string {
+  const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(value);
+  if (hashed !== null) return hashed[1]!.toLowerCase();
+  const reference = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+  if (reference === null) {
+    throw problem(
+      context,
+      path,
+      `invalid value (the config stores secrets hashed: ${HASH_HINT})`,
+    );
+  }
+  const name = reference[1]!;
+  let resolved: string | undefined;
+  try {
+    resolved = context.env(name);
+  } catch (error) {
+    throw problem(
+      context,
+      path,
+      `cannot read environment variable ${JSON.stringify(name)}: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  if (resolved === undefined || resolved === "") {
+    throw problem(
+      context,
+      path,
+      `environment variable ${JSON.stringify(name)} is ${
+        resolved === undefined ? "not set" : "empty"
+      }`,
+    );
+  }
+  const inner = /^sha256:([0-9a-fA-F]{64})$/.exec(resolved);
+  return inner !== null
+    ? inner[1]!.toLowerCase()
+    : createHash("sha256").update(resolved).digest("hex");
 }
 
 function readUdp(context: Context, table: Table, path: Segment[]): UdpConfig {
@@ -1245,7 +1798,8 @@ function readString(
   const value = table[key];
   if (value === undefined || typeof value === "string") return value;
   const hint = key === "timeout" || key === "max-delay-interval" ||
-      key.startsWith("health-check-")
+      key.startsWith("health-check-") || key === "query-timeout" ||
+      key === "read-timeout"
     ? '; write durations as quoted strings such as "10s"'
     : "";
   throw problem(

@@ -80,11 +80,34 @@ const HTTP_DEFAULTS = {
   healthCheckTimeoutMs: 2_000,
 };
 
+/** The defaults of the `[[http]]` keys of issue 9. */
+const HARDENING_DEFAULTS = {
+  tlsCert: null,
+  tlsKey: null,
+  maxBodySize: 25_000_000,
+  maxDecompressedSize: 25_000_000,
+  readTimeoutMs: 30_000,
+  maxConcurrentRequests: 1024,
+  rateLimit: 0,
+  rateLimitBurst: 0,
+  partialWrites: false,
+  authUsers: [],
+  authTokens: [],
+  authFile: null,
+  authAdminEndpoints: true,
+  forwardCredentials: false,
+};
+
 const ACK_DEFAULTS = {
   ack: "first",
   ackTimeoutMs: 10_000,
   ackMemoryBuffer: false,
   adminEndpoints: true,
+  query: true,
+  queryPolicy: "first",
+  queryDdlWhenDown: "refuse",
+  queryTimeoutMs: 0,
+  ...HARDENING_DEFAULTS,
 };
 
 Deno.test("ConfigError() keeps the file, the path and the cause", () => {
@@ -124,11 +147,13 @@ Deno.test("loadConfig() reads sample.toml with its defaults", async () => {
           name: "local1",
           location: "http://127.0.0.1:8086/write",
           ...HTTP_DEFAULTS,
+          queryLocation: "http://127.0.0.1:8086/query",
         },
         {
           name: "local2",
           location: "http://127.0.0.1:7086/write",
           ...HTTP_DEFAULTS,
+          queryLocation: "http://127.0.0.1:7086/query",
         },
       ],
     }],
@@ -168,11 +193,13 @@ Deno.test("loadConfig() reads sample_buffered.toml with buffering enabled", asyn
           name: "local1",
           location: "http://127.0.0.1:8086/write",
           ...buffered,
+          queryLocation: "http://127.0.0.1:8086/query",
         },
         {
           name: "local2",
           location: "http://127.0.0.1:7086/write",
           ...buffered,
+          queryLocation: "http://127.0.0.1:7086/query",
         },
       ],
     }],
@@ -196,16 +223,19 @@ Deno.test("loadConfig() reads kapacitor.toml with its retention policy", async (
           name: "influxdb1",
           location: "http://influxdb1:8086/write",
           ...HTTP_DEFAULTS,
+          queryLocation: "http://influxdb1:8086/query",
         },
         {
           name: "influxdb2",
           location: "http://influxdb2:8086/write",
           ...HTTP_DEFAULTS,
+          queryLocation: "http://influxdb2:8086/query",
         },
         {
           name: "kapacitor1",
           location: "http://kapacitor1:9092/write",
           ...HTTP_DEFAULTS,
+          queryLocation: "http://kapacitor1:9092/query",
         },
       ],
     }],
@@ -530,12 +560,12 @@ Deno.test("parseConfig() lists the known keys when nothing is close", () => {
   assertRejects(
     '[[http]]\nlisten = ":1"',
     "http[0].listen",
-    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "default-retention-policy", "output", "ack", "ack-timeout", "ack-memory-buffer", "admin-endpoints")',
+    'unknown key (expected one of "name", "bind-addr", "ssl-combined-pem", "tls-cert", "tls-key", "max-body-size", "max-decompressed-size", "read-timeout", "max-concurrent-requests", "rate-limit", "rate-limit-burst", "partial-writes", "auth-users", "auth-tokens", "auth-file", "auth-admin-endpoints", "forward-credentials", "default-retention-policy", "output", "ack", "ack-timeout", "ack-memory-buffer", "admin-endpoints", "query", "query-policy", "query-ddl-when-down", "query-timeout")',
   );
   assertRejects(
     httpOutput("retries = 3"),
     "http[0].output[0].retries",
-    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found", "api", "org", "bucket", "db", "username", "password", "token", "ca-cert", "health-check-interval", "health-check-timeout")',
+    'unknown key (expected one of "name", "location", "timeout", "buffer-size-mb", "max-batch-kb", "max-delay-interval", "skip-tls-verification", "buffer-path", "buffer-full-policy", "buffer-max-age", "buffer-fsync", "retry-database-not-found", "api", "org", "bucket", "db", "username", "password", "token", "ca-cert", "health-check-interval", "health-check-timeout", "query-location")',
   );
   assertRejects(
     '[[udp]]\nhost = "x"',
@@ -834,6 +864,7 @@ Deno.test("parseConfig() fills HTTP output defaults", () => {
     name: "http://127.0.0.1:8086/write",
     location: "http://127.0.0.1:8086/write",
     ...HTTP_DEFAULTS,
+    queryLocation: "http://127.0.0.1:8086/query",
   }]);
   assert.equal(config.http[0]?.defaultRetentionPolicy, "");
 });
@@ -870,6 +901,7 @@ skip-tls-verification = true
     caCert: null,
     healthCheckIntervalMs: 10_000,
     healthCheckTimeoutMs: 2_000,
+    queryLocation: "http://127.0.0.1:8086/query",
   });
 });
 
@@ -1440,5 +1472,289 @@ Deno.test("parseConfig() rejects an [admin] table without a valid bind-addr", ()
     '[[http]]\n[[admin]]\nbind-addr = ":9097"',
     "admin",
     "expected a table ([admin]), got an array",
+  );
+});
+
+Deno.test("parseConfig() reads the /query settings of an [[http]] relay", () => {
+  const config = parseConfig(`[[http]]
+query = false
+query-policy = "lowest-latency"
+query-ddl-when-down = "queue"
+query-timeout = "1m"
+`);
+  const http = config.http[0]!;
+  assert.equal(http.query, false);
+  assert.equal(http.queryPolicy, "lowest-latency");
+  assert.equal(http.queryDdlWhenDown, "queue");
+  assert.equal(http.queryTimeoutMs, 60_000);
+});
+
+Deno.test("parseConfig() rejects bad /query settings with their path", () => {
+  assertRejects(
+    '[[http]]\nquery-policy = "random"',
+    "http[0].query-policy",
+    'invalid value "random" (expected one of "first", "round-robin", "lowest-latency")',
+  );
+  assertRejects(
+    '[[http]]\nquery-ddl-when-down = "ignore"',
+    "http[0].query-ddl-when-down",
+    'invalid value "ignore" (expected one of "refuse", "queue")',
+  );
+  assertRejects(
+    '[[http]]\nquery-timeout = "-1s"',
+    "http[0].query-timeout",
+    'invalid duration "-1s": must not be negative ("0" means no limit; otherwise a Go duration such as "10s")',
+  );
+  assertRejects(
+    "[[http]]\nquery-timeout = 5",
+    "http[0].query-timeout",
+    'expected a string, got an integer (5); write durations as quoted strings such as "10s"',
+  );
+  assertRejects(
+    '[[http]]\nquery = "yes"',
+    "http[0].query",
+    'expected a boolean (true or false), got a string ("yes")',
+  );
+  assertRejects(
+    httpOutput('query-policy = "first"'),
+    "http[0].output[0].query-policy",
+    "unknown key (it is a setting of the [[http]] relay, not of one output)",
+  );
+  assertRejects(
+    "[[udp]]\nquery = true",
+    "udp[0].query",
+    "unknown key (it is a setting of [[http]] relays only)",
+  );
+});
+
+Deno.test("parseConfig() derives a v1 output's query-location from its location", () => {
+  const cases: [string, string][] = [
+    ["http://127.0.0.1:8086/write", "http://127.0.0.1:8086/query"],
+    [
+      "https://u:p@db.example/influx/write?db=x",
+      "https://u:p@db.example/influx/query",
+    ],
+    ["http://127.0.0.1:8086/write/", "http://127.0.0.1:8086/query"],
+    ["http://127.0.0.1:8086", "http://127.0.0.1:8086/query"],
+  ];
+  for (const [location, expected] of cases) {
+    const config = parseConfig(
+      `[[http]]\noutput = [{ location = ${JSON.stringify(location)} }]`,
+    );
+    assert.equal(firstHttpOutput(config).queryLocation, expected, location);
+  }
+});
+
+Deno.test('parseConfig() reads query-location, "" leaving the output out, and no default for v2 and v3', () => {
+  assert.equal(
+    firstHttpOutput(parseConfig(httpOutput('query-location = ""')))
+      .queryLocation,
+    null,
+  );
+  assert.equal(
+    firstHttpOutput(
+      parseConfig(httpOutput('query-location = "https://reader:8086/query"')),
+    ).queryLocation,
+    "https://reader:8086/query",
+  );
+  const v2 = `[[http]]
+[[http.output]]
+location = "http://127.0.0.1:8086/api/v2/write"
+api = "v2"
+`;
+  assert.equal(firstHttpOutput(parseConfig(v2)).queryLocation, null);
+  assert.equal(
+    firstHttpOutput(
+      parseConfig(`${v2}query-location = "http://127.0.0.1:8086/query"`),
+    ).queryLocation,
+    "http://127.0.0.1:8086/query",
+  );
+  assertRejects(
+    httpOutput('query-location = "127.0.0.1:8086/query"'),
+    "http[0].output[0].query-location",
+    'invalid URL "127.0.0.1:8086/query" (expected an absolute http:// or https:// URL such as "http://127.0.0.1:8086/query", or "" to leave this output out of /query)',
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Issue 9: TLS files, limits, relay-side authentication, partial writes
+
+const DIGEST =
+  "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+function firstHttp(text: string, env: Record<string, string> = {}) {
+  const http = parseConfig(text, { env: (name) => env[name] }).http[0];
+  assert.ok(http !== undefined);
+  return http;
+}
+
+Deno.test("parseConfig() reads the limits of an [[http]] relay", () => {
+  const http = firstHttp(`[[http]]
+max-body-size = 1000
+max-decompressed-size = 0
+read-timeout = "2.5s"
+max-concurrent-requests = 8
+rate-limit = 0.5
+rate-limit-burst = 3
+partial-writes = true
+`);
+  assert.equal(http.maxBodySize, 1000);
+  assert.equal(http.maxDecompressedSize, 0);
+  assert.equal(http.readTimeoutMs, 2500);
+  assert.equal(http.maxConcurrentRequests, 8);
+  assert.equal(http.rateLimit, 0.5);
+  assert.equal(http.rateLimitBurst, 3);
+  assert.equal(http.partialWrites, true);
+  assert.equal(firstHttp("[[http]]\nrate-limit = 100").rateLimit, 100);
+});
+
+Deno.test("parseConfig() rejects bad limits naming the key", () => {
+  assertRejects(
+    "[[http]]\nmax-body-size = -1",
+    "http[0].max-body-size",
+    "invalid value -1 (expected a number of bytes from 0 to 2147483647; 0 means no limit)",
+  );
+  assertRejects(
+    "[[http]]\nmax-decompressed-size = 4294967296",
+    "http[0].max-decompressed-size",
+    "invalid value 4294967296 (expected a number of bytes from 0 to 2147483647; 0 means no limit)",
+  );
+  assertRejects(
+    "[[http]]\nread-timeout = 30",
+    "http[0].read-timeout",
+    'expected a string, got an integer (30); write durations as quoted strings such as "10s"',
+  );
+  assertRejects(
+    '[[http]]\nread-timeout = "-1s"',
+    "http[0].read-timeout",
+    'invalid duration "-1s": must not be negative ("0" means no limit; otherwise a Go duration such as "10s")',
+  );
+  assertRejects(
+    '[[http]]\nrate-limit = "fast"',
+    "http[0].rate-limit",
+    'expected a number of writes per second (0 or more, e.g. 100 or 0.5), got a string ("fast")',
+  );
+  assertRejects(
+    "[[http]]\nrate-limit-burst = 5",
+    "http[0].rate-limit-burst",
+    "has no effect without rate-limit: set rate-limit too",
+  );
+  assertRejects(
+    "[[udp]]\nmax-body-size = 1",
+    "udp[0].max-body-size",
+    "unknown key (it is a setting of [[http]] relays only)",
+  );
+  assertRejects(
+    httpOutput("max-body-size = 1"),
+    "http[0].output[0].max-body-size",
+    "unknown key (it is a setting of the [[http]] relay, not of one output)",
+  );
+});
+
+Deno.test("parseConfig() reads tls-cert and tls-key as a pair, instead of ssl-combined-pem", () => {
+  const http = firstHttp(`[[http]]
+bind-addr = "127.0.0.1:9443"
+tls-cert = "/etc/relay/cert.pem"
+tls-key = "/etc/relay/key.pem"
+`);
+  assert.equal(http.tlsCert, "/etc/relay/cert.pem");
+  assert.equal(http.tlsKey, "/etc/relay/key.pem");
+  assert.equal(http.name, "https://127.0.0.1:9443");
+  assertRejects(
+    '[[http]]\ntls-cert = "c.pem"',
+    "http[0].tls-key",
+    "missing required key (tls-cert needs it: give both files)",
+  );
+  assertRejects(
+    '[[http]]\ntls-key = "k.pem"',
+    "http[0].tls-cert",
+    "missing required key (tls-key needs it: give both files)",
+  );
+  assertRejects(
+    '[[http]]\nssl-combined-pem = "a.pem"\ntls-cert = "c.pem"\ntls-key = "k.pem"',
+    "http[0].tls-cert",
+    "give either ssl-combined-pem or tls-cert and tls-key, not both",
+  );
+});
+
+Deno.test("parseConfig() reads auth users and tokens as SHA-256 digests", () => {
+  const http = firstHttp(
+    `[[http]]
+auth-users = [
+  { name = "telegraf", password = "sha256:${DIGEST.toUpperCase()}" },
+  { name = "app", password = "\${APP_PASSWORD}" },
+]
+auth-tokens = ["sha256:${DIGEST}", "\${TOKEN_DIGEST}"]
+auth-file = "/etc/relay/credentials"
+auth-admin-endpoints = false
+forward-credentials = true
+`,
+    { APP_PASSWORD: "secret", TOKEN_DIGEST: `sha256:${DIGEST}` },
+  );
+  // printf %s secret | sha256sum
+  assert.deepEqual(http.authUsers, [
+    { name: "telegraf", sha256: DIGEST },
+    { name: "app", sha256: DIGEST },
+  ]);
+  assert.deepEqual(http.authTokens, [DIGEST, DIGEST]);
+  assert.equal(http.authFile, "/etc/relay/credentials");
+  assert.equal(http.authAdminEndpoints, false);
+  assert.equal(http.forwardCredentials, true);
+});
+
+Deno.test("parseConfig() refuses auth secrets written as is, and never prints them", () => {
+  assert.throws(
+    () =>
+      parseConfig(
+        '[[http]]\nauth-users = [{ name = "a", password = "hunter2" }]',
+      ),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.path === "http[0].auth-users[0].password" &&
+      error.message.includes("the config stores secrets hashed") &&
+      !error.message.includes("hunter2"),
+  );
+  assertRejects(
+    '[[http]]\nauth-tokens = ["sha256:abc"]',
+    "http[0].auth-tokens[0]",
+    'invalid value (the config stores secrets hashed: expected "sha256:<64 hex digits>" (printf %s "$secret" | sha256sum) or "${NAME}" to read the secret from environment variable NAME)',
+  );
+  assertRejects(
+    '[[http]]\nauth-tokens = ["${NOT_SET_ANYWHERE}"]',
+    "http[0].auth-tokens[0]",
+    'environment variable "NOT_SET_ANYWHERE" is not set',
+  );
+  assertRejects(
+    "[[http]]\nauth-tokens = [1]",
+    "http[0].auth-tokens[0]",
+    "expected a string, got an integer",
+  );
+  assertRejects(
+    `[[http]]\nauth-users = [{ name = "a", password = "sha256:${DIGEST}" }, { name = "a", password = "sha256:${DIGEST}" }]`,
+    "http[0].auth-users[1].name",
+    'duplicate user "a"',
+  );
+  assertRejects(
+    `[[http]]\nauth-users = [{ password = "sha256:${DIGEST}" }]`,
+    "http[0].auth-users[0].name",
+    "missing required key (the user name)",
+  );
+  assertRejects(
+    `[[http]]\nauth-users = [{ name = "a", pass = "x" }]`,
+    "http[0].auth-users[0].pass",
+    'unknown key (expected "name" and "password")',
+  );
+});
+
+Deno.test("parseConfig() rejects auth options without any credentials", () => {
+  assertRejects(
+    "[[http]]\nforward-credentials = true",
+    "http[0].forward-credentials",
+    "has no effect without auth-users, auth-tokens or auth-file",
+  );
+  assertRejects(
+    "[[http]]\nauth-admin-endpoints = false",
+    "http[0].auth-admin-endpoints",
+    "has no effect without auth-users, auth-tokens or auth-file",
   );
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { decodeGzip, GzipHeaderError } from "./gzip.ts";
+import { decodeGzip, GzipHeaderError, GzipTooLargeError } from "./gzip.ts";
 
 const text = new TextEncoder();
 const utf8 = new TextDecoder();
@@ -37,4 +37,37 @@ Deno.test("decodeGzip() throws a non-header error for a truncated stream", async
   );
   assert.ok(error instanceof Error);
   assert.ok(!(error instanceof GzipHeaderError));
+});
+
+Deno.test("decodeGzip() stops a gzip bomb at maxBytes without inflating it", async () => {
+  // 256 members of 1 MiB of zeros: 256 KiB that inflate to 256 MiB.
+  const member = gzipSync(new Uint8Array(1024 * 1024));
+  const bomb = new Uint8Array(member.length * 256);
+  for (let i = 0; i < 256; i++) bomb.set(member, i * member.length);
+  const before = Deno.memoryUsage().rss;
+  const error = await decodeGzip(bomb, { maxBytes: 1024 * 1024 }).catch((
+    e,
+  ) => e);
+  assert.ok(error instanceof GzipTooLargeError, String(error));
+  assert.equal(error.limit, 1024 * 1024);
+  // Far less than the 256 MiB the bomb inflates to.
+  assert.ok(Deno.memoryUsage().rss - before < 64 * 1024 * 1024);
+});
+
+Deno.test("decodeGzip() accepts a body that inflates to exactly maxBytes", async () => {
+  const body = gzipSync(text.encode("cpu value=1 1\n".repeat(100)));
+  const out = await decodeGzip(new Uint8Array(body), { maxBytes: 1400 });
+  assert.equal(out.length, 1400);
+  await assert.rejects(
+    decodeGzip(new Uint8Array(body), { maxBytes: 1399 }),
+    GzipTooLargeError,
+  );
+});
+
+Deno.test("decodeGzip() throws RangeError for a negative maxBytes", async () => {
+  const body = gzipSync(text.encode("cpu value=1 1\n"));
+  await assert.rejects(
+    decodeGzip(new Uint8Array(body), { maxBytes: -1 }),
+    RangeError,
+  );
 });

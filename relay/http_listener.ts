@@ -2,7 +2,8 @@
  * The HTTP listener: a pure `Request → Response` handler implementing the
  * original relay's routing table and write pipeline, the InfluxDB 2.x and
  * 3.x write endpoints (`/api/v2/write`, `/api/v3/write_lp`), the admin
- * paths (`/health`, `/status`, `/metrics`, answered by an injected handler)
+ * paths (`/health`, `/status`, `/metrics`, answered by an injected handler),
+ * InfluxQL on `/query` (answered by an injected handler, the query proxy)
  * and request counters, and a thin `Deno.serve` wrapper around it. This
  * module alone turns errors into HTTP answers: InfluxDB 1.x's
  * `{"error":"…"}` bodies on `/write`, InfluxDB 2.x's
@@ -24,9 +25,18 @@ import type { Logger } from "./log.ts";
 import {
   firstValues,
   parseWriteQuery,
+  withoutKeys,
   type WriteQuery,
 } from "./query_string.ts";
-import { decodeGzip, GzipHeaderError } from "./gzip.ts";
+import { decodeGzip, GzipHeaderError, GzipTooLargeError } from "./gzip.ts";
+import type { Admission, Refusal } from "./admission.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  readBody,
+} from "./body_reader.ts";
+import type { ClientAuth, ClientCredentials } from "./client_auth.ts";
+import { partialWriteMessage } from "./partial_write.ts";
 import {
   type CountedPath,
   countedPath,
@@ -58,6 +68,12 @@ export type AdminHandler = (
   path: string,
 ) => Promise<Response> | null;
 
+/**
+ * Answers `/query` (any method): the relay's query proxy. The listener
+ * only checks the client's credentials first.
+ */
+export type QueryHandler = (request: Request) => Promise<Response>;
+
 /** Options for {@linkcode createHttpHandler}. */
 export interface HttpHandlerOptions {
   /** The listener's name, for logs. */
@@ -81,10 +97,67 @@ export interface HttpHandlerOptions {
    */
   admin?: AdminHandler | null;
   /**
+   * Answers `/query`; `null` answers it 404 `invalid write endpoint` like
+   * any unknown path, as the original did (`query = false`).
+   * @default null
+   */
+  query?: QueryHandler | null;
+  /**
    * Where requests, bytes, points and parse errors are counted.
    * @default a new HttpListenerStats
    */
   stats?: HttpListenerStats;
+  /**
+   * Largest request body accepted as received (compressed or not), in
+   * bytes; larger ones are answered 413. `0` means no limit.
+   * @default {0}
+   */
+  maxBodyBytes?: number;
+  /**
+   * Largest size a gzip body may inflate to, in bytes, checked while it
+   * inflates; larger ones are answered 413. `0` means no limit.
+   * @default {0}
+   */
+  maxDecompressedBytes?: number;
+  /**
+   * Longest a write's body may take to arrive, in milliseconds; slower ones
+   * are answered 408. `0` means no deadline.
+   * @default {0}
+   */
+  readTimeoutMs?: number;
+  /**
+   * Caps writes in progress and their rate (503 and 429); `null` admits
+   * every write.
+   * @default {null}
+   */
+  admission?: Admission | null;
+  /**
+   * The users and tokens a write (and, with
+   * {@linkcode HttpHandlerOptions.authAdminEndpoints}, an admin path) must
+   * present; `null` asks for none.
+   * @default {null}
+   */
+  auth?: ClientAuth | null;
+  /**
+   * With {@linkcode HttpHandlerOptions.auth}: `/health`, `/status` and
+   * `/metrics` need credentials too (`/ping` never does).
+   * @default {true}
+   */
+  authAdminEndpoints?: boolean;
+  /**
+   * With {@linkcode HttpHandlerOptions.auth}: forward the client's
+   * `Authorization` header and `u`/`p` to the backends although the relay
+   * checked them; otherwise they are not forwarded.
+   * @default {false}
+   */
+  forwardCredentials?: boolean;
+  /**
+   * Forward the valid lines of a body with invalid ones and answer 400
+   * `partial write: … dropped=N`, as InfluxDB does, instead of rejecting
+   * the whole body.
+   * @default {false}
+   */
+  partialWrites?: boolean;
 }
 
 /** The paths an {@linkcode AdminHandler} may answer. */
@@ -117,8 +190,12 @@ function jsonError(
 /** The InfluxDB 2.x error code of each status the relay itself answers. */
 const V2_CODES: Readonly<Record<number, string>> = {
   400: "invalid",
+  401: "unauthorized",
   404: "not found",
   405: "method not allowed",
+  408: "request timeout",
+  413: "request too large",
+  429: "too many requests",
   500: "internal error",
   503: "unavailable",
 };
@@ -144,7 +221,16 @@ function v2Error(
 }
 
 /** Builds the answer to a request the relay itself rejects. */
-type ErrorResponder = (status: number, message: string) => Response;
+type ErrorResponder = (
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+) => Response;
+
+/** InfluxDB 1.x's answer to a body over `max-body-size`. */
+const TOO_LARGE = "Request Entity Too Large";
+/** What InfluxDB adds to every 401. */
+const CHALLENGE = { "WWW-Authenticate": 'Basic realm="InfluxDB"' } as const;
 
 /** A write's target, read once per distinct query string. */
 interface ParsedTarget {
@@ -173,8 +259,9 @@ function splitTarget(url: string): { path: string; query: string } {
  * Creates the request handler of one HTTP listener: `/write` and `/ping` as
  * the original relay, `/api/v2/write` (InfluxDB 2.x) and `/api/v3/write_lp`
  * (InfluxDB 3) writes turned into batches with the same v1 query plus the
- * client's {@linkcode WriteBatch.destination}, and the admin paths when an
- * admin handler is given. Every answer is counted by path and status.
+ * client's {@linkcode WriteBatch.destination}, the admin paths when an
+ * admin handler is given, and `/query` when a query handler is given. Every
+ * answer is counted by path and status.
  *
  * @param target The fan-out writes go to.
  * @param options Listener name, logger, default retention policy, clock,
@@ -191,14 +278,31 @@ export function createHttpHandler(
     defaultRetentionPolicy = "",
     clock = systemClockNs,
     admin = null,
+    query: answerQuery = null,
     stats = new HttpListenerStats(),
+    maxBodyBytes = 0,
+    maxDecompressedBytes = 0,
+    readTimeoutMs = 0,
+    admission = null,
+    auth = null,
+    authAdminEndpoints = true,
+    forwardCredentials = false,
+    partialWrites = false,
   } = options;
+  // Credentials the relay checked stay here unless told otherwise.
+  const stripCredentials = auth !== null && !forwardCredentials;
   // Clients repeat the same few query strings; parsing once each is enough.
   const queries = new Map<string, WriteQuery>();
   function writeQuery(raw: string): WriteQuery {
     let query = queries.get(raw);
     if (query === undefined) {
       query = parseWriteQuery(raw, { defaultRetentionPolicy });
+      if (stripCredentials) {
+        query = {
+          ...query,
+          normalized: withoutKeys(query.normalized, ["u", "p"]),
+        };
+      }
       if (queries.size >= 1024) queries.clear();
       queries.set(raw, query);
     }
@@ -288,27 +392,59 @@ export function createHttpHandler(
   ): Promise<NormalizedLines | Response> {
     let body: Uint8Array;
     try {
-      body = new Uint8Array(await request.arrayBuffer());
+      body = await readBody(request, {
+        maxBytes: maxBodyBytes,
+        timeoutMs: readTimeoutMs,
+      });
     } catch (error) {
       logger.debug('Cannot read request body on relay "{relay}": {error}', {
         relay: name,
         error: String(error),
       });
+      if (error instanceof BodyTooLargeError) return fail(413, TOO_LARGE);
+      if (error instanceof BodyTimeoutError) {
+        return fail(408, "timeout reading request body");
+      }
       return fail(500, "problem reading request body");
     }
     stats.countBytes(body.length);
     if (request.headers.get("content-encoding") === "gzip") {
       try {
-        body = await decodeGzip(body);
+        body = await decodeGzip(body, { maxBytes: maxDecompressedBytes });
       } catch (error) {
         if (error instanceof GzipHeaderError) {
           return fail(400, "unable to decode gzip body");
+        }
+        if (error instanceof GzipTooLargeError) {
+          logger.debug('Rejected write on relay "{relay}": {error}', {
+            relay: name,
+            error: error.message,
+          });
+          return fail(413, TOO_LARGE);
         }
         return fail(500, "problem reading request body");
       }
     }
     try {
-      const lines = normalizeLines(body, { precision, now });
+      const lines = normalizeLines(body, {
+        precision,
+        now,
+        skipInvalid: partialWrites,
+      });
+      if (lines.skipped > 0) {
+        stats.countParseError();
+        logger.debug('Rejected lines of a write on relay "{relay}": {error}', {
+          relay: name,
+          error: partialWriteMessage(lines),
+        });
+        // Nothing valid: the whole write is rejected, as InfluxDB does.
+        if (lines.points === 0) {
+          return fail(
+            400,
+            `unable to parse points: ${lines.firstError?.message ?? ""}`,
+          );
+        }
+      }
       stats.countPoints(lines.points);
       return lines;
     } catch (error) {
@@ -323,8 +459,84 @@ export function createHttpHandler(
   }
 
   function authorization(request: Request): string | null {
-    const auth = request.headers.get("authorization");
-    return auth === "" ? null : auth;
+    if (stripCredentials) return null;
+    const header = request.headers.get("authorization");
+    return header === "" ? null : header;
+  }
+
+  const credentialQueries = new Map<string, Map<string, string>>();
+  /** The credentials a request presents (header, `u` and `p`). */
+  function credentials(request: Request, rawQuery: string): ClientCredentials {
+    let values = credentialQueries.get(rawQuery);
+    if (values === undefined) {
+      values = firstValues(rawQuery);
+      if (credentialQueries.size >= 1024) credentialQueries.clear();
+      credentialQueries.set(rawQuery, values);
+    }
+    return {
+      authorization: request.headers.get("authorization"),
+      u: values.get("u") ?? null,
+      p: values.get("p") ?? null,
+    };
+  }
+
+  /** The 401 for a request whose credentials were refused, or `null`. */
+  function unauthorized(
+    request: Request,
+    rawQuery: string,
+    v1: boolean,
+  ): Response | null {
+    if (auth === null) return null;
+    const failure = auth.check(credentials(request, rawQuery));
+    if (failure === null) return null;
+    logger.debug('Refused request on relay "{relay}": {error}', {
+      relay: name,
+      error: failure,
+    });
+    return v1
+      ? jsonError(401, failure, CHALLENGE)
+      : v2Error(401, "unauthorized access", CHALLENGE);
+  }
+
+  function refused(refusal: Refusal, fail: ErrorResponder): Response {
+    return fail(refusal.status, refusal.message, {
+      "Retry-After": String(refusal.retryAfterSeconds),
+    });
+  }
+
+  /**
+   * Runs a write once its credentials are accepted and admission control
+   * lets it in; answers 401, 429 or 503 otherwise.
+   */
+  async function guarded(
+    request: Request,
+    rawQuery: string,
+    api: "v1" | "v2",
+    run: () => Promise<Response>,
+  ): Promise<Response> {
+    const fail = api === "v1" ? jsonError : v2Error;
+    const refusedAuth = unauthorized(request, rawQuery, api === "v1");
+    if (refusedAuth !== null) return refusedAuth;
+    if (admission === null) return await run();
+    const refusal = admission.enter();
+    if (refusal !== null) return refused(refusal, fail);
+    try {
+      return await run();
+    } finally {
+      admission.leave();
+    }
+  }
+
+  /** The answer to a forwarded write: a partial write, or the decision's. */
+  function answer(
+    decision: Decision,
+    lines: NormalizedLines,
+    fail: ErrorResponder,
+  ): Response {
+    if (lines.skipped > 0 && decision.kind === "accepted") {
+      return fail(400, partialWriteMessage(lines));
+    }
+    return respond(decision, fail);
   }
 
   async function write(request: Request, rawQuery: string): Promise<Response> {
@@ -344,7 +556,7 @@ export function createHttpHandler(
       body: lines.body,
       points: lines.points,
     });
-    return respond(decision, jsonError);
+    return answer(decision, lines, jsonError);
   }
 
   /** `/api/v2/write` and `/api/v3/write_lp`, once the method is POST. */
@@ -370,7 +582,7 @@ export function createHttpHandler(
       points: lines.points,
       destination: parsed.destination,
     });
-    return respond(decision, v2Error);
+    return answer(decision, lines, v2Error);
   }
 
   /** Counts the answer to a request on `path`, and returns it. */
@@ -384,7 +596,10 @@ export function createHttpHandler(
     const method = request.method;
     if (path === "/write") {
       if (method === "POST") {
-        return counted(path, await write(request, query));
+        return counted(
+          path,
+          await guarded(request, query, "v1", () => write(request, query)),
+        );
       }
       if (method === "OPTIONS") {
         return counted(
@@ -420,12 +635,13 @@ export function createHttpHandler(
       if (method === "POST") {
         return counted(
           path,
-          await writeNewApi(
-            request,
-            v2
-              ? parsedTarget(v2Targets, query, parseV2Target)
-              : parsedTarget(v3Targets, query, parseV3Target),
-          ),
+          await guarded(request, query, "v2", () =>
+            writeNewApi(
+              request,
+              v2
+                ? parsedTarget(v2Targets, query, parseV2Target)
+                : parsedTarget(v3Targets, query, parseV3Target),
+            )),
         );
       }
       if (method === "OPTIONS") {
@@ -439,7 +655,17 @@ export function createHttpHandler(
         v2Error(405, "method not allowed", { Allow: "POST" }),
       );
     }
+    if (path === "/query" && answerQuery !== null) {
+      const refusedAuth = unauthorized(request, query, true);
+      return counted(path, refusedAuth ?? await answerQuery(request));
+    }
     if (admin !== null && ADMIN_PATHS.has(path)) {
+      if (authAdminEndpoints) {
+        const refusedAuth = unauthorized(request, query, true);
+        if (refusedAuth !== null) {
+          return counted(countedPath(path), refusedAuth);
+        }
+      }
       const answer = admin(request, path);
       if (answer !== null) return counted(countedPath(path), await answer);
     }
@@ -490,6 +716,10 @@ export interface ServeHttpOptions {
   port: number;
   /** PEM text holding the certificate chain and the private key, for HTTPS. */
   combinedPem?: string;
+  /** PEM certificate chain, for HTTPS with {@linkcode ServeHttpOptions.key}. */
+  cert?: string;
+  /** PEM private key, for HTTPS with {@linkcode ServeHttpOptions.cert}. */
+  key?: string;
   /** Called once the socket is bound. */
   onListen?: (addr: Deno.NetAddr) => void;
 }
@@ -506,10 +736,15 @@ export function serveHttp(
   handler: (request: Request) => Promise<Response>,
   options: ServeHttpOptions,
 ): Deno.HttpServer<Deno.NetAddr> {
-  const { hostname, port, combinedPem, onListen = () => {} } = options;
-  const tls = combinedPem === undefined
-    ? {}
-    : { cert: combinedPem, key: combinedPem };
+  const { hostname, port, combinedPem, cert, key, onListen = () => {} } =
+    options;
+  // Deno's TLS (rustls) speaks TLS 1.2 and 1.3 with AEAD ciphers only, and
+  // offers HTTP/2 and HTTP/1.1 by ALPN.
+  const tls = combinedPem !== undefined
+    ? { cert: combinedPem, key: combinedPem }
+    : cert !== undefined && key !== undefined
+    ? { cert, key }
+    : {};
   return Deno.serve({
     hostname,
     port,

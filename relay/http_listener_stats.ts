@@ -14,6 +14,7 @@ export const COUNTED_PATHS = [
   "/write",
   "/api/v2/write",
   "/api/v3/write_lp",
+  "/query",
   "/ping",
   "/health",
   "/status",

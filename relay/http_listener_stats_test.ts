@@ -25,6 +25,7 @@ Deno.test("HttpListenerStats.snapshot() lists requests by path, then status", ()
 Deno.test("countedPath() counts unknown paths as other", () => {
   assert.equal(countedPath("/write"), "/write");
   assert.equal(countedPath("/metrics"), "/metrics");
-  assert.equal(countedPath("/query"), "other");
+  assert.equal(countedPath("/query"), "/query");
+  assert.equal(countedPath("/query/"), "other");
   assert.equal(countedPath("/write/"), "other");
 });

@@ -40,6 +40,8 @@ export {
   type ListenerInfo,
   RelayService,
   type RelayStatus,
+  ReloadError,
+  type ReloadResult,
   StartError,
   startService,
   type StartServiceOptions,

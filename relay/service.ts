@@ -37,7 +37,17 @@ import { SpoolQueue } from "./spool_queue.ts";
 import { Fanout } from "./fanout.ts";
 import { FetchBackend } from "./fetch_backend.ts";
 import { HttpBackend } from "./http_backend.ts";
-import { createHttpHandler, serveHttp } from "./http_listener.ts";
+import {
+  createHttpHandler,
+  type HttpHandlerOptions,
+  serveHttp,
+} from "./http_listener.ts";
+import { Admission } from "./admission.ts";
+import { ClientAuth, parseCredentialFile } from "./client_auth.ts";
+import { planReload } from "./reload_plan.ts";
+import { QueryClient } from "./query_client.ts";
+import { QueryProxy } from "./query_proxy.ts";
+import type { QueryTarget } from "./query_target.ts";
 import { parsePrecision } from "./line_protocol.ts";
 import { getRelayLogger } from "./log.ts";
 import { LogThrottle } from "./log_throttle.ts";
@@ -142,10 +152,37 @@ interface RunningHttp {
   readonly stats: HttpListenerStats;
   /** Probe loops; empty until the listener is up. */
   readonly checkers: HealthChecker[];
+  /** Its `/query`, or `null` with `query = false`. */
+  readonly queries: RunningQueries | null;
+  /** What the server's requests go to; a reload swaps `handle`. */
+  readonly route: Route;
+  /** This pipeline's requests in progress. */
+  readonly requests: RequestTracker;
+  /** The TLS material being served, or `null` for plain HTTP. */
+  readonly tls: TlsMaterial | null;
+}
+
+/** The request handler a listener's socket calls, swapped on reload. */
+interface Route {
+  handle: (request: Request) => Promise<Response>;
+}
+
+/** An HTTPS listener's certificate chain and key, as read from its files. */
+interface TlsMaterial {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The `/query` of one HTTP relay. */
+interface RunningQueries {
+  readonly proxy: QueryProxy;
+  /** Stops replaying queued statements and closes query connections. */
+  close(): Promise<void>;
 }
 
 interface RunningUdp {
   readonly name: string;
+  readonly config: UdpConfig;
   readonly listener: UdpListener;
   readonly fanout: Fanout;
   readonly backends: readonly UdpBackend[];
@@ -156,6 +193,7 @@ interface RunningUdp {
 }
 
 interface RunningAdmin {
+  readonly config: AdminConfig;
   readonly url: string;
   readonly server: Deno.HttpServer<Deno.NetAddr>;
 }
@@ -167,6 +205,8 @@ interface Parts {
   admin: RunningAdmin | null;
   readonly version: string;
   readonly startedAt: number;
+  /** How the service was started, for listeners a reload starts. */
+  readonly options: StartServiceOptions;
 }
 
 /** What {@linkcode RelayService.stop} achieved. */
@@ -183,6 +223,14 @@ export class RelayService {
   readonly #http: readonly RunningHttp[];
   readonly #udp: readonly RunningUdp[];
   #stopping: Promise<StopResult> | null = null;
+  /** The reload in progress (reloads run one at a time). */
+  #reloading: Promise<void> = Promise.resolve();
+  /** Outputs a reload removed, still delivering what they hold. */
+  readonly #retiring = new Set<RunningOutput>();
+  /** Old pipelines of reloaded listeners, finishing their requests. */
+  readonly #background = new Set<Promise<void>>();
+  /** Aborted when the service stops: retiring outputs stop waiting. */
+  readonly #stopSignal = new AbortController();
 
   /**
    * @param parts The running listeners, the admin listener and the start time.
@@ -228,6 +276,250 @@ export class RelayService {
   }
 
   /**
+   * Applies a new config to the running relay (SIGHUP). What changes is
+   * decided by {@linkcode planReload}: an HTTP listener keeps its socket and
+   * open connections unless its address or TLS files changed; an output
+   * with unchanged settings is kept with its retry buffer, spool and
+   * health; a changed or removed output is retired: it gets no new writes,
+   * delivers what it holds, then closes (a new output on the same
+   * `buffer-path` takes its spool over instead). Requests in progress finish
+   * with the settings they started with. Reloads run one at a time.
+   *
+   * @param config The new, validated config.
+   * @returns What changed, and what could not be applied.
+   * @throws {ReloadError} When a file the new config names (TLS, auth-file)
+   * cannot be read or a UDP output's location does not resolve: then
+   * nothing is changed.
+   */
+  reload(config: RelayConfig): Promise<ReloadResult> {
+    const run = this.#reloading.then(() => this.#reload(config));
+    this.#reloading = run.then(() => {}, () => {});
+    return run;
+  }
+
+  async #reload(next: RelayConfig): Promise<ReloadResult> {
+    if (this.#stopping !== null) {
+      throw new ReloadError("Cannot reload the config: the relay is stopping");
+    }
+    const parts = this.#parts;
+    const running: RelayConfig = {
+      http: parts.http.map((listener) => listener.config),
+      udp: parts.udp.map((udp) => udp.config),
+      admin: parts.admin?.config ?? null,
+    };
+    const tlsChanged = new Set<string>();
+    for (const listener of parts.http) {
+      if (listener.tls === null) continue;
+      const now = await readTls(listener.config).catch(() => null);
+      if (
+        now === null || now.cert !== listener.tls.cert ||
+        now.key !== listener.tls.key
+      ) {
+        tlsChanged.add(listener.config.name);
+      }
+    }
+    const plan = planReload(running, next, { tlsChanged });
+    const changes: string[] = [];
+    const failures: string[] = [];
+    if (plan.unchanged) return { changes, failures };
+
+    // Whatever can fail because of a file or a name fails here, before
+    // anything changes.
+    try {
+      for (const entry of plan.http) {
+        if (entry.config === null) continue;
+        if (entry.action !== "keep") await readTls(entry.config);
+        await readGuards(entry.config);
+      }
+      for (const entry of plan.udp) {
+        if (entry.action !== "start" && entry.action !== "restart") continue;
+        for (const output of entry.config!.outputs) {
+          try {
+            await resolveUdpLocation(output.location);
+          } catch (error) {
+            throw new StartError(
+              `Cannot start UDP relay "${entry.name}": output "${output.name}": ${
+                (error as Error).message
+              }`,
+              { cause: error },
+            );
+          }
+        }
+      }
+    } catch (error) {
+      throw new ReloadError(
+        `Cannot reload the config: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+
+    const snapshot = () => takeSnapshot(parts);
+    const { options } = parts;
+    for (const entry of plan.http) {
+      const index = parts.http.findIndex((h) => h.config.name === entry.name);
+      const old = index < 0 ? null : parts.http[index]!;
+      const config = entry.config;
+      if (entry.action === "start" && config !== null) {
+        try {
+          parts.http.push(await startHttp(config, options, snapshot));
+          changes.push(`HTTP relay "${entry.name}" started`);
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+        continue;
+      }
+      if (old === null) continue;
+      if (entry.action === "stop" || config === null) {
+        parts.http.splice(index, 1);
+        this.#retirePipeline(old, old.outputs, old.server.shutdown());
+        changes.push(`HTTP relay "${entry.name}" stopped`);
+        continue;
+      }
+      const kept = entry.outputs.map((i) =>
+        i === null ? null : old.outputs[i]!
+      );
+      let retired = entry.retired.map((i) => old.outputs[i]!);
+      // A new output on a retired output's spool directory takes the spool
+      // over: the retired buffer stops, its writes stay on disk for the new
+      // one.
+      const takenOver = retired.filter((output) =>
+        output.config.bufferPath !== null &&
+        config.outputs.some((o, i) =>
+          kept[i] === null && o.bufferPath === output.config.bufferPath
+        )
+      );
+      for (const output of takenOver) {
+        await output.backend.close(AbortSignal.abort());
+      }
+      retired = retired.filter((output) => !takenOver.includes(output));
+      const rebind = entry.action === "rebind";
+      const sameAddress = rebind &&
+        old.config.bind.hostname === config.bind.hostname &&
+        old.config.bind.port === config.bind.port && config.bind.port !== 0;
+      // The address must be free before it can be bound again.
+      let closing: Promise<void> | null = sameAddress
+        ? old.server.shutdown()
+        : null;
+      let replacement: RunningHttp;
+      try {
+        replacement = await startHttp(
+          config,
+          options,
+          snapshot,
+          rebind
+            ? { outputs: kept, bindRetryMs: sameAddress ? 5000 : 0 }
+            : { outputs: kept, socket: old },
+        );
+      } catch (error) {
+        failures.push((error as Error).message);
+        if (sameAddress) {
+          parts.http.splice(index, 1);
+          this.#retirePipeline(old, old.outputs, closing);
+        }
+        continue;
+      }
+      parts.http[index] = replacement;
+      await Promise.all(old.checkers.map((checker) => checker.close()));
+      if (rebind && !sameAddress) closing = old.server.shutdown();
+      this.#retirePipeline(old, retired, closing);
+      const names = (list: readonly RunningOutput[]) =>
+        list.map((o) => `"${o.config.name}"`).join(", ") || "none";
+      changes.push(
+        `HTTP relay "${entry.name}" ${
+          rebind ? `moved to ${replacement.info.url}` : "updated"
+        } (outputs kept: ${names(kept.filter((o) => o !== null))}; started: ${
+          names(replacement.outputs.filter((o) => !kept.includes(o)))
+        }; retired: ${names([...retired, ...takenOver])})`,
+      );
+    }
+
+    for (const entry of plan.udp) {
+      if (entry.action === "keep") continue;
+      const index = parts.udp.findIndex((u) => u.name === entry.name);
+      if (index >= 0) {
+        const [old] = parts.udp.splice(index, 1);
+        await stopUdp(old!);
+      }
+      if (entry.config === null) {
+        changes.push(`UDP relay "${entry.name}" stopped`);
+        continue;
+      }
+      try {
+        const started = await startUdp(entry.config, options);
+        parts.udp.splice(index < 0 ? parts.udp.length : index, 0, started);
+        changes.push(`UDP relay "${entry.name}" ${entry.action}ed`);
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+
+    const admin = plan.admin;
+    if (admin.action !== "keep" && admin.action !== "none") {
+      if (parts.admin !== null) {
+        await parts.admin.server.shutdown();
+        parts.admin = null;
+      }
+      if (admin.config !== null) {
+        try {
+          parts.admin = startAdmin(admin.config, snapshot);
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+      changes.push(`admin listener ${admin.action}ed`);
+    }
+    return { changes, failures };
+  }
+
+  /**
+   * Lets a replaced pipeline finish: once its socket is closed (when it
+   * is being closed) and its requests and backend writes are done, the
+   * outputs no longer in use are retired.
+   */
+  #retirePipeline(
+    old: RunningHttp,
+    retired: readonly RunningOutput[],
+    closing: Promise<void> | null,
+  ): void {
+    const task = (async () => {
+      await closing;
+      await old.requests.idle();
+      await old.fanout.drain();
+      await Promise.all(old.checkers.map((checker) => checker.close()));
+      if (old.queries !== null) {
+        // Statements queued for a down backend are still replayed by the
+        // old /query until they are through (or the relay stops).
+        await Promise.race([
+          old.queries.proxy.settled(),
+          whenAborted(this.#stopSignal.signal),
+        ]);
+        await old.queries.close();
+      }
+      for (const output of retired) this.#retire(output);
+    })();
+    this.#background.add(task);
+    void task.finally(() => this.#background.delete(task));
+  }
+
+  /**
+   * An output that gets no more writes delivers what its retry buffer
+   * holds, then closes; at shutdown it is closed with the others.
+   */
+  #retire(output: RunningOutput): void {
+    this.#retiring.add(output);
+    void (async () => {
+      const signal = this.#stopSignal.signal;
+      const buffer = output.buffer;
+      while (buffer !== null && buffer.queue.length > 0 && !signal.aborted) {
+        await abortableSleep(250, signal);
+      }
+      if (signal.aborted) return;
+      this.#retiring.delete(output);
+      await output.backend.close();
+    })();
+  }
+
+  /**
    * Stops accepting, lets in-flight requests, queued UDP datagrams and
    * backend writes finish until the deadline, then closes backend
    * connections. Calling it again returns the first call's result.
@@ -242,12 +534,15 @@ export class RelayService {
 
   async #stop(deadlineMs: number): Promise<StopResult> {
     const logger = getRelayLogger("service");
+    this.#stopSignal.abort();
+    await this.#reloading;
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"deadline">((resolve) => {
       timer = setTimeout(() => resolve("deadline"), deadlineMs);
     });
     const relays = [...this.#http, ...this.#udp];
+    const retiring = [...this.#retiring].map((output) => output.backend);
     // Probes stop first: closing backends is not an outage to log.
     await Promise.all(
       this.#http.flatMap((listener) => listener.checkers.map((c) => c.close())),
@@ -262,7 +557,11 @@ export class RelayService {
           ? []
           : [this.#parts.admin.server.shutdown()]),
       ]);
+      await Promise.all(
+        this.#http.map((listener) => listener.queries?.close()),
+      );
       await Promise.all(relays.map((relay) => relay.fanout.drain()));
+      await Promise.all(this.#background);
       return "done" as const;
     })();
     const outcome = await Promise.race([work, deadline]);
@@ -278,6 +577,8 @@ export class RelayService {
           void backend.close();
         }
       }
+      for (const backend of retiring) void backend.close();
+      for (const listener of this.#http) void listener.queries?.close();
       for (const udp of this.#udp) closeSockets(udp.sockets);
       return { drained: false, abandoned };
     }
@@ -285,15 +586,92 @@ export class RelayService {
     const rest = new AbortController();
     const left = Math.max(0, deadlineMs - (performance.now() - started));
     const restTimer = setTimeout(() => rest.abort(), left);
-    await Promise.all(
-      relays.flatMap((relay) =>
+    await Promise.all([
+      ...relays.flatMap((relay) =>
         relay.backends.map((b) => b.close(rest.signal))
       ),
-    );
+      ...retiring.map((backend) => backend.close(rest.signal)),
+    ]);
     clearTimeout(restTimer);
     for (const udp of this.#udp) closeSockets(udp.sockets);
     return { drained: true, abandoned: 0 };
   }
+}
+
+/** What {@linkcode RelayService.reload} changed. */
+export interface ReloadResult {
+  /** One line per listener that changed, e.g. `HTTP relay "a" updated (…)`. */
+  readonly changes: readonly string[];
+  /** Parts of the new config that could not be applied, with why. */
+  readonly failures: readonly string[];
+}
+
+/** A new config cannot be applied; the running one is kept unchanged. */
+export class ReloadError extends Error {
+  /**
+   * @param message Why, naming the listener and file.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ReloadError";
+  }
+}
+
+/** Counts a listener's requests in progress, so a reload can wait them out. */
+class RequestTracker {
+  #active = 0;
+  #idle: (() => void)[] = [];
+
+  /** Wraps a handler so that its requests are counted. */
+  wrap(
+    handler: (request: Request) => Promise<Response>,
+  ): (request: Request) => Promise<Response> {
+    return async (request) => {
+      this.#active++;
+      try {
+        return await handler(request);
+      } finally {
+        if (--this.#active === 0) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+      }
+    };
+  }
+
+  /** Resolves once no request is in progress. */
+  idle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#idle.push(resolve);
+    return promise;
+  }
+}
+
+function whenAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const done = () => {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", done);
+    resolve();
+  };
+  const timer = setTimeout(done, ms);
+  signal.addEventListener("abort", done);
+  return promise;
+}
+
+async function stopUdp(udp: RunningUdp): Promise<void> {
+  await udp.listener.close();
+  await udp.fanout.drain();
+  await Promise.all(udp.backends.map((backend) => backend.close()));
+  closeSockets(udp.sockets);
 }
 
 function closeSockets(sockets: readonly Deno.DatagramConn[]): void {
@@ -306,14 +684,24 @@ function closeSockets(sockets: readonly Deno.DatagramConn[]): void {
   }
 }
 
+/**
+ * Builds a relay's outputs; `kept[i]`, when given, is a running output a
+ * reload keeps in place of the i-th (it is not closed on failure).
+ */
 async function createOutputs(
   config: HttpConfig,
   options: StartServiceOptions,
+  kept: readonly (RunningOutput | null)[] = [],
 ): Promise<RunningOutput[]> {
   const logger = getRelayLogger("http", config.name);
   const outputs: RunningOutput[] = [];
   try {
-    for (const output of config.outputs) {
+    for (const [index, output] of config.outputs.entries()) {
+      const reused = kept[index];
+      if (reused !== undefined && reused !== null) {
+        outputs.push(reused);
+        continue;
+      }
       let buffer: RetryBuffer | null = null;
       const health = new BackendHealth({
         relay: config.name,
@@ -336,7 +724,11 @@ async function createOutputs(
       });
     }
   } catch (error) {
-    await Promise.all(outputs.map((output) => output.backend.close()));
+    await Promise.all(
+      outputs.filter((output) => !kept.includes(output)).map((output) =>
+        output.backend.close()
+      ),
+    );
     throw error;
   }
   logger.debug("Backends of relay {relay}: {backends}", {
@@ -453,28 +845,35 @@ async function createRetryBuffer(
   });
 }
 
+/** What a reload hands over to a listener it rebuilds. */
+interface Reuse {
+  /** Running outputs kept in place of the new config's, by index. */
+  readonly outputs?: readonly (RunningOutput | null)[];
+  /** The running listener whose socket, TLS and counters are kept. */
+  readonly socket?: RunningHttp;
+  /** Retry binding this long: the previous socket on the address is closing. */
+  readonly bindRetryMs?: number;
+}
+
 async function startHttp(
   config: HttpConfig,
   options: StartServiceOptions,
   snapshot: () => Promise<RelayStatus>,
+  reuse: Reuse = {},
 ): Promise<RunningHttp> {
   const logger = getRelayLogger("http", config.name);
-  const scheme = config.sslCombinedPem === null ? "HTTP" : "HTTPS";
-  let combinedPem: string | undefined;
-  if (config.sslCombinedPem !== null) {
-    try {
-      combinedPem = await Deno.readTextFile(config.sslCombinedPem);
-    } catch (error) {
-      throw new StartError(
-        `Cannot start HTTPS relay "${config.name}": cannot read ssl-combined-pem "${config.sslCombinedPem}": ${
-          (error as Error).message
-        }`,
-        { cause: error },
-      );
-    }
-  }
-  const outputs = await createOutputs(config, options);
+  const tls = reuse.socket === undefined
+    ? await readTls(config)
+    : reuse.socket.tls;
+  const scheme = tls === null ? "HTTP" : "HTTPS";
+  const guards = await readGuards(config);
+  const kept = reuse.outputs ?? [];
+  const outputs = await createOutputs(config, options, kept);
   const backends = outputs.map((output) => output.backend);
+  // On failure only what this call created is closed.
+  const created = outputs.filter((output) => !kept.includes(output)).map((
+    output,
+  ) => output.backend);
   const fanout = new Fanout(backends, {
     relay: config.name,
     logger,
@@ -482,8 +881,20 @@ async function startHttp(
     ackTimeoutMs: config.ackTimeoutMs,
     ackMemoryBuffer: config.ackMemoryBuffer,
   });
-  const stats = new HttpListenerStats();
-  const handler = createHttpHandler(fanout, {
+  const stats = reuse.socket?.stats ?? new HttpListenerStats();
+  let queries: RunningQueries | null = null;
+  try {
+    queries = config.query ? startQueries(config, outputs, options) : null;
+  } catch (error) {
+    await Promise.all(created.map((backend) => backend.close()));
+    throw new StartError(
+      `Cannot start ${scheme} relay "${config.name}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const pipeline = createHttpHandler(fanout, {
     name: config.name,
     logger,
     defaultRetentionPolicy: config.defaultRetentionPolicy,
@@ -491,16 +902,46 @@ async function startHttp(
     admin: config.adminEndpoints
       ? createAdminHandler({ snapshot, relay: config.name })
       : null,
+    query: queries === null ? null : (request) => queries.proxy.handle(request),
+    ...guards,
   });
+  const requests = new RequestTracker();
+  const handler = requests.wrap(pipeline);
+  if (reuse.socket !== undefined) {
+    // Same socket: requests from now on take the new pipeline; those in
+    // progress finish on the old one.
+    const { server, route, info } = reuse.socket;
+    route.handle = handler;
+    return {
+      info,
+      config,
+      server,
+      fanout,
+      backends,
+      outputs,
+      stats,
+      checkers: startCheckers(outputs),
+      queries,
+      route,
+      requests,
+      tls,
+    };
+  }
+  const route: Route = { handle: handler };
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = serveHttp(handler, {
-      hostname: config.bind.hostname,
-      port: config.bind.port,
-      ...(combinedPem === undefined ? {} : { combinedPem }),
-    });
+    server = await bindRetrying(
+      () =>
+        serveHttp((request) => route.handle(request), {
+          hostname: config.bind.hostname,
+          port: config.bind.port,
+          ...(tls ?? {}),
+        }),
+      reuse.bindRetryMs ?? 0,
+    );
   } catch (error) {
-    await Promise.all(backends.map((backend) => backend.close()));
+    await queries?.close();
+    await Promise.all(created.map((backend) => backend.close()));
     throw new StartError(
       `Cannot start ${scheme} relay "${config.name}" on "${config.bindAddr}": ${
         (error as Error).message
@@ -527,6 +968,190 @@ async function startHttp(
     outputs,
     stats,
     checkers: startCheckers(outputs),
+    queries,
+    route,
+    requests,
+    tls,
+  };
+}
+
+/**
+ * Binds with `bind`, retrying every 10 ms for up to `retryMs` while the
+ * address is still in use (a socket being shut down frees it a moment
+ * later).
+ */
+async function bindRetrying<T>(bind: () => T, retryMs: number): Promise<T> {
+  const until = performance.now() + retryMs;
+  while (true) {
+    try {
+      return bind();
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.AddrInUse) || performance.now() >= until
+      ) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+/** Reads an HTTPS listener's certificate and key (`null` for HTTP). */
+async function readTls(config: HttpConfig): Promise<TlsMaterial | null> {
+  const read = async (key: string, path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      throw new StartError(
+        `Cannot start HTTPS relay "${config.name}": cannot read ${key} "${path}": ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+  };
+  if (config.sslCombinedPem !== null) {
+    const pem = await read("ssl-combined-pem", config.sslCombinedPem);
+    return { cert: pem, key: pem };
+  }
+  if (config.tlsCert !== null && config.tlsKey !== null) {
+    return {
+      cert: await read("tls-cert", config.tlsCert),
+      key: await read("tls-key", config.tlsKey),
+    };
+  }
+  return null;
+}
+
+/** The handler options of a listener's limits, authentication and partial writes. */
+type Guards = Pick<
+  HttpHandlerOptions,
+  | "maxBodyBytes"
+  | "maxDecompressedBytes"
+  | "readTimeoutMs"
+  | "admission"
+  | "auth"
+  | "authAdminEndpoints"
+  | "forwardCredentials"
+  | "partialWrites"
+>;
+
+/** Builds a listener's limits and authentication, reading its auth-file. */
+async function readGuards(config: HttpConfig): Promise<Guards> {
+  const users = [...config.authUsers];
+  const tokens = [...config.authTokens];
+  if (config.authFile !== null) {
+    try {
+      const file = parseCredentialFile(
+        await Deno.readTextFile(config.authFile),
+      );
+      users.push(...file.users);
+      tokens.push(...file.tokens);
+    } catch (error) {
+      throw new StartError(
+        `Cannot start HTTP relay "${config.name}": cannot read auth-file "${config.authFile}": ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+  }
+  let auth: ClientAuth | null = null;
+  if (users.length > 0 || tokens.length > 0 || config.authFile !== null) {
+    try {
+      auth = new ClientAuth({ users, tokens });
+    } catch (error) {
+      throw new StartError(
+        `Cannot start HTTP relay "${config.name}": ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  const limited = config.maxConcurrentRequests > 0 || config.rateLimit > 0;
+  return {
+    maxBodyBytes: config.maxBodySize,
+    maxDecompressedBytes: config.maxDecompressedSize,
+    readTimeoutMs: config.readTimeoutMs,
+    admission: limited
+      ? new Admission({
+        maxConcurrent: config.maxConcurrentRequests,
+        rate: config.rateLimit,
+        burst: config.rateLimitBurst,
+      })
+      : null,
+    auth,
+    authAdminEndpoints: config.authAdminEndpoints,
+    forwardCredentials: config.forwardCredentials,
+    partialWrites: config.partialWrites,
+  };
+}
+
+/**
+ * Builds the `/query` of an HTTP relay: a query client for every output
+ * with a `query-location`, seen by the proxy with its health state and
+ * probe latency; only v1 outputs take statements that change data or
+ * schema.
+ */
+function startQueries(
+  config: HttpConfig,
+  outputs: readonly RunningOutput[],
+  options: StartServiceOptions,
+): RunningQueries {
+  const logger = getRelayLogger("http", config.name);
+  const clients: QueryClient[] = [];
+  const targets: QueryTarget[] = [];
+  try {
+    for (const output of outputs) {
+      const location = output.config.queryLocation;
+      if (location === null) continue;
+      const { config: out, health } = output;
+      const client = new QueryClient({
+        name: out.name,
+        location,
+        api: out.api,
+        skipTlsVerification: out.skipTlsVerification,
+        caCertFile: location.startsWith("https:") ? out.caCert : null,
+        username: out.username,
+        password: out.password,
+        token: out.token,
+        ...(options.userAgent === undefined
+          ? {}
+          : { userAgent: options.userAgent }),
+      });
+      clients.push(client);
+      targets.push({
+        name: out.name,
+        takesWrites: out.api === "v1",
+        state: () => health.state,
+        latencyMs: () => health.snapshot().lastProbeLatencyMs,
+        send: (query, signal) => client.send(query, signal),
+      });
+    }
+  } catch (error) {
+    for (const client of clients) client.close();
+    throw error;
+  }
+  const proxy = new QueryProxy(targets, {
+    relay: config.name,
+    logger,
+    policy: config.queryPolicy,
+    whenDown: config.queryDdlWhenDown,
+    timeoutMs: config.queryTimeoutMs,
+    defaultRetentionPolicy: config.defaultRetentionPolicy,
+  });
+  logger.debug("Queries of relay {relay} go to {backends}", {
+    relay: config.name,
+    backends: targets.map((t) => t.takesWrites ? t.name : `${t.name} (reads)`),
+  });
+  let closing: Promise<void> | null = null;
+  return {
+    proxy,
+    close() {
+      closing ??= proxy.close().then(() => {
+        for (const client of clients) client.close();
+      });
+      return closing;
+    },
   };
 }
 
@@ -668,6 +1293,7 @@ async function startUdp(
     backends,
     healths,
     sockets: [...sockets.values()],
+    config,
   };
 }
 
@@ -698,7 +1324,7 @@ function startAdmin(
     "Starting admin listener (/health, /status, /metrics) on {address}",
     { address: `${host}:${addr.port}` },
   );
-  return { url: `http://${host}:${addr.port}`, server };
+  return { url: `http://${host}:${addr.port}`, server, config };
 }
 
 function bufferStatus(
@@ -811,6 +1437,7 @@ export async function startService(
     admin: null,
     version: options.version ?? "relay",
     startedAt: Date.now(),
+    options,
   };
   const snapshot = () => takeSnapshot(parts);
   try {

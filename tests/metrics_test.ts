@@ -72,7 +72,7 @@ output = [{ name = "s", location = "${sink.location}", mtu = 40 }]
   }
   assert.equal(await post(`${relay.url}/write?db=x`, "cpu v= 1\n"), 400);
   bytes += "cpu v= 1\n".length;
-  assert.equal(await post(`${relay.url}/query?q=x`, ""), 404);
+  assert.equal(await post(`${relay.url}/nowhere?q=x`, ""), 404);
   await b.waitForRequests(5);
 
   // UDP: one datagram with a bad line, one all junk, one with a line

@@ -81,7 +81,7 @@ Deno.test("relay answers 404 invalid write endpoint for every other path", async
       ["POST", "/ping"],
       ["GET", "/ping/"],
       ["POST", "/write/"],
-      ["GET", "/query"],
+      ["GET", "/query/"],
       ["POST", "/api/v2/query"],
       ["POST", "/api/v3/write"],
       ["GET", "/"],
@@ -94,6 +94,19 @@ Deno.test("relay answers 404 invalid write endpoint for every other path", async
       assert.equal(res.headers.get("content-length"), "35");
     }
   });
+});
+
+Deno.test("relay answers /query 404 invalid write endpoint with query = false", async () => {
+  await withRelay([{}], async (relay, [fake]) => {
+    for (const method of ["GET", "POST"]) {
+      const res = await send(`${relay.url}/query?q=SHOW+DATABASES`, {
+        method,
+      });
+      assert.equal(res.status, 404, method);
+      assert.equal(res.text, '{"error":"invalid write endpoint"}\n');
+    }
+    assert.equal(fake!.requests.length, 0);
+  }, "query = false");
 });
 
 Deno.test("relay answers OPTIONS /write 204 and other methods 405", async () => {

@@ -4,8 +4,9 @@
  * self-signed certificate is accepted only with `skip-tls-verification`.
  */
 import assert from "node:assert/strict";
-import { startFakeBackend } from "./_fake_backend.ts";
+import { reservedPortThatRefuses, startFakeBackend } from "./_fake_backend.ts";
 import { startRelay } from "./_relay.ts";
+import { parseConfig } from "../relay/mod.ts";
 
 async function openssl(args: string[]): Promise<void> {
   const result = await new Deno.Command("openssl", {
@@ -229,6 +230,84 @@ output = [
           return true;
         },
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function opensslHandshake(
+  port: number,
+  version: string,
+): Promise<boolean> {
+  const result = await new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, `-${version}`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return /Cipher is (?!\(NONE\))/.test(new TextDecoder().decode(result.stdout));
+}
+
+async function writeWith(
+  url: string,
+  ca: string,
+): Promise<number | string> {
+  const client = Deno.createHttpClient({ caCerts: [ca] });
+  try {
+    const response = await fetch(`${url}/write?db=x`, {
+      method: "POST",
+      body: "cpu value=1 1\n",
+      client,
+    });
+    await response.body?.cancel();
+    return response.status;
+  } catch (error) {
+    return String(error);
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test({
+  name:
+    "relay serves HTTPS from tls-cert and tls-key, TLS 1.2+ only, and serves a renewed certificate after a reload",
+  ignore: opensslMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.mkdir(`${dir}/a`);
+      await Deno.mkdir(`${dir}/b`);
+      const a = await testCertificates(`${dir}/a`);
+      const b = await testCertificates(`${dir}/b`);
+      await Deno.copyFile(`${dir}/a/server.pem`, `${dir}/cert.pem`);
+      await Deno.copyFile(`${dir}/a/server.key`, `${dir}/key.pem`);
+      await using sink = await startFakeBackend();
+      const port = reservedPortThatRefuses();
+      const toml = `
+[[http]]
+name = "tls-files"
+bind-addr = "127.0.0.1:${port}"
+tls-cert = "${dir}/cert.pem"
+tls-key = "${dir}/key.pem"
+output = [{ name = "sink", location = "${sink.writeUrl}" }]
+`;
+      await using relay = await startRelay(toml);
+      assert.equal(relay.url, `https://127.0.0.1:${port}`);
+      assert.equal(await writeWith(relay.url, a.ca), 204);
+      assert.notEqual(await writeWith(relay.url, b.ca), 204);
+      assert.ok(await opensslHandshake(port, "tls1_2"), "TLS 1.2 works");
+      assert.ok(await opensslHandshake(port, "tls1_3"), "TLS 1.3 works");
+      assert.ok(!await opensslHandshake(port, "tls1_1"), "TLS 1.1 refused");
+
+      // A renewed certificate in the same files: the reload rebinds.
+      await Deno.copyFile(`${dir}/b/server.pem`, `${dir}/cert.pem`);
+      await Deno.copyFile(`${dir}/b/server.key`, `${dir}/key.pem`);
+      const { changes } = await relay.service.reload(parseConfig(toml));
+      assert.match(changes.join("\n"), /HTTP relay "tls-files" moved to/);
+      assert.equal(await writeWith(relay.url, b.ca), 204);
+      assert.notEqual(await writeWith(relay.url, a.ca), 204);
+      await sink.waitForRequests(2);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
