@@ -466,7 +466,11 @@ export class RelayService {
           failures.push((error as Error).message);
         }
       }
-      changes.push(`admin listener ${admin.action}ed`);
+      changes.push(
+        `admin listener ${
+          admin.action === "stop" ? "stopped" : `${admin.action}ed`
+        }`,
+      );
     }
     return { changes, failures };
   }

@@ -12,6 +12,7 @@ import {
   type StoredPoint,
 } from "./_influxd.ts";
 import { startRelay } from "./_relay.ts";
+import { waitFor } from "./_wait.ts";
 
 const ignore = influxdSkipReason() !== null;
 const DB = "relaydb";
@@ -178,6 +179,11 @@ Deno.test({
     });
     assert.equal(conflict.status, 400);
     assert.match(await conflict.text(), /field type conflict/);
+    // ack = "first": the 204 may come before the slower server stored it.
+    await waitFor(
+      async () => await a.count(DB) === 1 && await b.count(DB) === 1,
+      { message: "the first point on both servers" },
+    );
     assert.equal(await a.count(DB), 1);
     assert.equal(await b.count(DB), 1);
   },

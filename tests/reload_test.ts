@@ -11,6 +11,7 @@ import {
   startFakeBackend,
 } from "./_fake_backend.ts";
 import { startRelay } from "./_relay.ts";
+import { startUdpSink, type UdpSink } from "./_udp_sink.ts";
 import { spawnRelay } from "./_relay_process.ts";
 import { waitFor } from "./_wait.ts";
 import { parseConfig } from "../relay/mod.ts";
@@ -299,3 +300,57 @@ Deno.test(
     }
   },
 );
+
+Deno.test("RelayService.reload() restarts a changed UDP listener on its address and admin listener", async () => {
+  await using first = startUdpSink();
+  await using second = startUdpSink();
+  const udpPort = freeUdpPort();
+  const udp = (sink: UdpSink, admin: string) => `
+[[udp]]
+name = "u"
+bind-addr = "127.0.0.1:${udpPort}"
+output = [{ name = "sink", location = "${sink.location}" }]
+${admin}
+`;
+  await using relay = await startRelay(udp(first, ""));
+  const client = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const target = {
+    transport: "udp" as const,
+    hostname: "127.0.0.1",
+    port: udpPort,
+  };
+  try {
+    await client.send(new TextEncoder().encode("u v=1 1\n"), target);
+    await first.waitForDatagrams(1);
+    const { changes } = await relay.service.reload(
+      parseConfig(udp(second, '[admin]\nbind-addr = "127.0.0.1:0"')),
+    );
+    assert.deepEqual(changes, [
+      'UDP relay "u" restarted',
+      "admin listener started",
+    ]);
+    assert.equal(relay.service.udpListeners[0]?.addr.port, udpPort);
+    await client.send(new TextEncoder().encode("u v=2 2\n"), target);
+    await second.waitForDatagrams(1);
+    assert.deepEqual(second.texts(), ["u v=2 2\n"]);
+    const ping = await fetch(`${relay.service.adminUrl}/ping`);
+    assert.equal(ping.status, 204);
+  } finally {
+    client.close();
+  }
+});
+
+function freeUdpPort(): number {
+  const socket = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const { port } = socket.addr as Deno.NetAddr;
+  socket.close();
+  return port;
+}

@@ -1672,23 +1672,42 @@ function splitListing(
  * and influxd restarted.
  */
 function mayPanicInfluxd(bytes: Uint8Array): boolean {
+  return goLines(bytes).some(([from, to]) => lineMayPanic(bytes, from, to));
+}
+
+/** The lines of a body as Go's splitter cuts them, as `[from, to)` pairs. */
+function goLines(bytes: Uint8Array): [number, number][] {
+  const out: [number, number][] = [];
   let pos = 0;
   while (pos < bytes.length) {
     const end = goScanLine(bytes, pos);
-    // The key ends at the first space not right after a backslash.
-    let p = pos;
-    while (p < end && isBlank(bytes[p]!)) p++;
-    while (p < end && !(bytes[p] === SPACE && bytes[p - 1] !== BACKSLASH)) {
-      p++;
-    }
-    while (p < end && isBlank(bytes[p]!)) p++;
-    if (fieldWalkHasLoneQuote(bytes, p, goScanFieldsEnd(bytes, p, end))) {
-      return true;
-    }
+    out.push([pos, end]);
     pos = end + 1;
   }
-  return false;
+  return out;
 }
+
+/** {@linkcode mayPanicInfluxd} for the line `bytes[from, to)`. */
+function lineMayPanic(bytes: Uint8Array, from: number, to: number): boolean {
+  // The key ends at the first space not right after a backslash.
+  let p = from;
+  while (p < to && isBlank(bytes[p]!)) p++;
+  while (p < to && !(bytes[p] === SPACE && bytes[p - 1] !== BACKSLASH)) p++;
+  while (p < to && isBlank(bytes[p]!)) p++;
+  return fieldWalkHasLoneQuote(bytes, p, goScanFieldsEnd(bytes, p, to));
+}
+
+/** The given lines of a body joined by `\n`. */
+function joinLines(bytes: Uint8Array, lines: [number, number][]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  lines.forEach(([from, to], k) => {
+    if (k > 0) parts.push(NEWLINE);
+    parts.push(bytes.subarray(from, to));
+  });
+  return concat(parts);
+}
+
+const NEWLINE = new Uint8Array([LF]);
 
 /**
  * Whether a line of the case has an empty first field key after a blank run
@@ -2139,17 +2158,7 @@ class FuzzRun {
         })
       ),
     );
-    for (const k of risky) {
-      if (relay[k]!.accepted && this.#panicsConfirmed >= CONFIRM_PANICS) {
-        verdicts[k] = { kind: "panic", reasons: [NOT_SENT], isolated: true };
-        continue;
-      }
-      const verdict = await this.#judgeSolo(cases[k]!);
-      if (verdict.kind === "panic" && relay[k]!.accepted) {
-        this.#panicsConfirmed++;
-      }
-      verdicts[k] = verdict;
-    }
+    for (const k of risky) verdicts[k] = await this.#judgeRisky(cases[k]!);
     this.#report.isolated += alone.length + risky.length;
     return cases.map((fuzzCase, k) => ({
       fuzzCase,
@@ -2195,6 +2204,61 @@ class FuzzRun {
           isolated: false,
         }
     );
+  }
+
+  /**
+   * Judges a case with lines that would crash influxd. influxd parses (and
+   * stores) each line on its own, so the case is judged in parts, in body
+   * order: each crashing line alone with nothing else in flight while the
+   * validator rejects it (influxd should too) or to confirm a couple of
+   * crashes, else taken as parsed (not sent); runs of other lines as usual.
+   */
+  async #judgeRisky(fuzzCase: FuzzCase): Promise<InfluxdVerdict> {
+    const { bytes: body, precision } = fuzzCase;
+    // Runs of ordinary lines, and each crashing line, in body order.
+    const groups: { crashing: boolean; lines: [number, number][] }[] = [];
+    for (const line of goLines(body)) {
+      const crashing = lineMayPanic(body, line[0], line[1]);
+      const last = groups.at(-1);
+      if (!crashing && last !== undefined && !last.crashing) {
+        last.lines.push(line);
+      } else groups.push({ crashing, lines: [line] });
+    }
+    const verdicts: InfluxdVerdict[] = [];
+    for (const group of groups) {
+      const bytes = joinLines(body, group.lines);
+      if (!group.crashing) {
+        verdicts.push(
+          await this.#withConnection((conn) =>
+            this.#judgeAloneSafely(conn, { ...fuzzCase, bytes })
+          ),
+        );
+        continue;
+      }
+      const accepted = relayVerdict(bytes, precision).accepted;
+      if (accepted && this.#panicsConfirmed >= CONFIRM_PANICS) {
+        verdicts.push({ kind: "panic", reasons: [NOT_SENT], isolated: true });
+        continue;
+      }
+      const verdict = await this.#judgeSolo({ ...fuzzCase, bytes });
+      if (verdict.kind === "panic" && accepted) this.#panicsConfirmed++;
+      verdicts.push(verdict);
+    }
+    const reasons = verdicts.flatMap((v) => v.reasons);
+    for (
+      const kind of ["rejected", "undetermined", "panic", "storage"] as const
+    ) {
+      if (verdicts.some((v) => v.kind === kind)) {
+        return {
+          kind,
+          reasons: kind === "rejected"
+            ? verdicts.filter((v) => v.kind === kind).flatMap((v) => v.reasons)
+            : reasons,
+          isolated: true,
+        };
+      }
+    }
+    return { kind: "accepted", reasons: [], isolated: true };
   }
 
   /** {@linkcode FuzzRun.#judgeAlone}; after a crash, again on its own. */
@@ -2415,7 +2479,7 @@ class FuzzRun {
       const still = async (bytes: Uint8Array): Promise<boolean> => {
         const relay = relayVerdict(bytes, d.fuzzCase.precision);
         if (relay.accepted !== relayAccepts) return false;
-        if (relayAccepts && mayPanicInfluxd(bytes)) return false;
+        if (mayPanicInfluxd(bytes)) return false;
         const influxd = await this.#withConnection((conn) =>
           this.#judgeAloneSafely(conn, { ...d.fuzzCase, bytes })
         );
