@@ -287,9 +287,9 @@ export interface FuzzReport {
   reasonExamples: string[];
   /** Per origin. */
   byOrigin: Record<CaseOrigin, OriginCounts>;
-  /** Cases sent in sentinel batches. */
+  /** Cases judged in sentinel batches. */
   batched: number;
-  /** Cases sent on their own. */
+  /** Cases (or their lines) sent on their own. */
   isolated: number;
   /** HTTP writes to influxd. */
   requests: number;
@@ -1392,20 +1392,35 @@ function physicalLines(bytes: Uint8Array): number {
  * (`=123i`), or as a float when beyond int64, or `null` when it has none.
  */
 function rewriteUnsigned(bytes: Uint8Array): Uint8Array | null {
-  const text = latin1.decode(bytes);
-  let changed = false;
-  const out = text.replace(
-    /=(\d+)u(?=[, \n]|$)/g,
-    (_all, digits: string) => {
-      changed = true;
-      return BigInt(digits) <= INT64_MAX ? `=${digits}i` : `=${digits}`;
-    },
-  );
-  if (!changed) return null;
-  const result = new Uint8Array(out.length);
-  for (let k = 0; k < out.length; k++) result[k] = out.charCodeAt(k);
-  return result;
+  // [first digit, the `u`) of each unsigned value.
+  const found: [number, number][] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== EQUALS) continue;
+    let j = i + 1;
+    while (j < bytes.length && bytes[j]! >= 0x30 && bytes[j]! <= 0x39) j++;
+    if (j === i + 1 || bytes[j] !== 0x75) continue;
+    const after = bytes[j + 1];
+    if (
+      after === undefined || after === COMMA || after === SPACE || after === LF
+    ) {
+      found.push([i + 1, j]);
+      i = j;
+    }
+  }
+  if (found.length === 0) return null;
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  for (const [start, u] of found) {
+    parts.push(bytes.subarray(from, u));
+    const digits = String.fromCharCode(...bytes.subarray(start, u));
+    if (BigInt(digits) <= INT64_MAX) parts.push(LETTER_I);
+    from = u + 1;
+  }
+  parts.push(bytes.subarray(from));
+  return concat(parts);
 }
+
+const LETTER_I = new Uint8Array([0x69]);
 
 // ---------------------------------------------------------------------------
 // HTTP/1.1 to influxd on raw sockets
@@ -1988,11 +2003,17 @@ class FuzzRun {
     options: { db?: string; epoch?: string } = {},
     solo = false,
   ): Promise<unknown> {
+    const run = () =>
+      bounded(
+        this.#influxd.query(q, options),
+        this.#settings.requestTimeoutMs,
+        `query '${q}'`,
+      );
     try {
-      return await this.#guard(solo, () => this.#influxd.query(q, options));
+      return await this.#guard(solo, run);
     } catch (error) {
       if (!(error instanceof InfluxdCrashError)) throw error;
-      return await this.#guard(solo, () => this.#influxd.query(q, options));
+      return await this.#guard(solo, run);
     }
   }
 
@@ -2150,7 +2171,7 @@ class FuzzRun {
         });
       });
     }
-    this.#report.batched += batchable.length;
+    this.#report.batched += clean.filter((c) => c).length;
     await Promise.all(
       alone.map((k) =>
         this.#withConnection(async (conn) => {
@@ -2244,21 +2265,7 @@ class FuzzRun {
       if (verdict.kind === "panic" && accepted) this.#panicsConfirmed++;
       verdicts.push(verdict);
     }
-    const reasons = verdicts.flatMap((v) => v.reasons);
-    for (
-      const kind of ["rejected", "undetermined", "panic", "storage"] as const
-    ) {
-      if (verdicts.some((v) => v.kind === kind)) {
-        return {
-          kind,
-          reasons: kind === "rejected"
-            ? verdicts.filter((v) => v.kind === kind).flatMap((v) => v.reasons)
-            : reasons,
-          isolated: true,
-        };
-      }
-    }
-    return { kind: "accepted", reasons: [], isolated: true };
+    return combineVerdicts(verdicts);
   }
 
   /** {@linkcode FuzzRun.#judgeAlone}; after a crash, again on its own. */
@@ -2293,23 +2300,27 @@ class FuzzRun {
     conn: RawConnection,
     fuzzCase: FuzzCase,
   ): Promise<InfluxdVerdict> {
-    const first = await this.#judgeBody(conn, null, fuzzCase);
-    if (first.kind !== "storage") return first;
-    if (!first.reasons[0]!.includes("field type conflict")) {
-      // The case's own fault (a `time` key, a field key not UTF-8).
-      return countBlocks(fuzzCase.bytes) <= 1
-        ? first
-        : { ...first, kind: "undetermined" };
+    let verdict = await this.#judgeBody(conn, null, fuzzCase);
+    if (verdict.kind !== "storage") return verdict;
+    if (verdict.reasons[0]!.includes("field type conflict")) {
+      // Perhaps a conflict with another case: try an empty database.
+      const scratch = this.#scratchOf.get(conn)!;
+      await this.#createDatabase(scratch, conn === this.#solo);
+      verdict = await this.#judgeBody(conn, scratch, fuzzCase);
+      if (verdict.kind !== "storage") return verdict;
     }
-    // Perhaps a conflict with another case: try an empty database.
-    const scratch = this.#scratchOf.get(conn)!;
-    await this.#createDatabase(scratch, conn === this.#solo);
-    const second = await this.#judgeBody(conn, scratch, fuzzCase);
-    if (second.kind !== "storage") return second;
-    // Storage saw points, so the lines parsed if there is only one.
-    return countBlocks(fuzzCase.bytes) <= 1
-      ? second
-      : { ...second, kind: "undetermined" };
+    // Storage saw points, so a lone line parsed. The storage error hides
+    // the listing of other lines: judge each line on its own (influxd
+    // parses them one by one).
+    const lines = contentLines(fuzzCase.bytes);
+    if (lines.length <= 1) return verdict;
+    const verdicts: InfluxdVerdict[] = [];
+    for (const line of lines) {
+      const bytes = joinLines(fuzzCase.bytes, [line]);
+      verdicts.push(await this.#judgeAlone(conn, { ...fuzzCase, bytes }));
+    }
+    const combined = combineVerdicts(verdicts);
+    return combined.kind === "accepted" ? verdict : combined;
   }
 
   async #judgeBody(
@@ -2403,6 +2414,10 @@ class FuzzRun {
       counts.cases++;
       if (second.relay.accepted) counts.relayAccepted++;
       if (second.influxd.kind === "accepted") counts.influxdAccepted++;
+      if (second.influxd.kind === "undetermined") {
+        report.undetermined++;
+        return;
+      }
       const agree = second.relay.accepted
         ? second.influxd.kind !== "rejected"
         : second.influxd.kind === "rejected";
@@ -2588,6 +2603,29 @@ class FuzzRun {
   }
 }
 
+/** `promise`, or a rejection once `ms` have passed. */
+async function bounded<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(`Cannot ${what} on influxd: no answer within ${ms} ms`),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const CMP_RECEIVED = "fz_cmp_received";
 const CMP_FORWARDED = "fz_cmp_forwarded";
 
@@ -2596,12 +2634,27 @@ function shortReason(reason: string): string {
   return reason.replace(/\d{4,}/g, "N").replace(/=[\s\S]*$/, "=…").slice(0, 70);
 }
 
-/** `text` (one character per byte) read as UTF-8. */
+/**
+ * The relay's text of bytes (one character per byte, as Latin-1 or, for long
+ * texts, as windows-1252, which is what `TextDecoder("latin1")` decodes)
+ * read back as UTF-8.
+ */
 function latin1AsUtf8(text: string): string {
   const bytes = new Uint8Array(text.length);
-  for (let k = 0; k < text.length; k++) bytes[k] = text.charCodeAt(k) & 0xff;
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    bytes[k] = c < 256 ? c : WINDOWS_1252_BYTE.get(c) ?? 0x3f;
+  }
   return utf8.decode(bytes);
 }
+
+/** Byte of each character `TextDecoder("latin1")` maps 0x80–0x9f to. */
+const WINDOWS_1252_BYTE = new Map<number, number>(
+  Array.from({ length: 32 }, (_, k) => 0x80 + k).map((b) => [
+    latin1.decode(new Uint8Array([b])).charCodeAt(0),
+    b,
+  ]),
+);
 
 /** A short name for a storage-layer error. */
 function storageKind(reason: string): string {
@@ -2659,19 +2712,32 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const TIME = encoder.encode("time");
 
 /** Lines (as Go's splitter cuts them) that are neither blank nor comments. */
-function countBlocks(bytes: Uint8Array): number {
-  let n = 0;
-  let pos = 0;
-  while (pos < bytes.length) {
-    const end = goScanLine(bytes, pos);
-    let s = pos;
-    while (
-      s < end && (bytes[s] === SPACE || bytes[s] === 0x09 || bytes[s] === 0)
-    ) s++;
-    if (s < end && bytes[s] !== 0x23) n++;
-    pos = end + 1;
+function contentLines(bytes: Uint8Array): [number, number][] {
+  return goLines(bytes).filter(([from, to]) => {
+    let s = from;
+    while (s < to && isBlank(bytes[s]!)) s++;
+    return s < to && bytes[s] !== 0x23;
+  });
+}
+
+/**
+ * influxd's verdict on a body from its verdicts on parts of it (influxd
+ * parses each line on its own): rejected if any part is, reasons in order.
+ */
+function combineVerdicts(verdicts: InfluxdVerdict[]): InfluxdVerdict {
+  for (
+    const kind of ["rejected", "undetermined", "panic", "storage"] as const
+  ) {
+    const parts = verdicts.filter((v) => v.kind === kind);
+    if (parts.length > 0) {
+      return {
+        kind,
+        reasons: parts.flatMap((v) => v.reasons),
+        isolated: true,
+      };
+    }
   }
-  return n;
+  return { kind: "accepted", reasons: [], isolated: true };
 }
 
 /**
