@@ -46,3 +46,22 @@ export function batchKey(batch: WriteBatch): string {
   const key = `${batch.query}\n${batch.auth ?? ""}`;
   return batch.destination === undefined ? key : `${key}\n${batch.destination}`;
 }
+
+/**
+ * Concatenates byte arrays into one (a single copy; none for one array).
+ *
+ * @param chunks The arrays, in order.
+ * @returns One array holding them all.
+ */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

@@ -107,22 +107,3 @@ export interface BatchQueue {
   /** Releases resources; a spool syncs to disk first. */
   close(): Promise<void>;
 }
-
-/**
- * Concatenates queued bodies into one (a single copy).
- *
- * @param bodies The bodies, in order.
- * @returns One array holding them all.
- */
-export function concatBodies(bodies: readonly Uint8Array[]): Uint8Array {
-  if (bodies.length === 1) return bodies[0]!;
-  let length = 0;
-  for (const body of bodies) length += body.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const body of bodies) {
-    out.set(body, offset);
-    offset += body.length;
-  }
-  return out;
-}

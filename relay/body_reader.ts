@@ -14,6 +14,8 @@
  * @module
  */
 
+import { concatBytes } from "./batch.ts";
+
 /** A request body is larger than the limit. */
 export class BodyTooLargeError extends RangeError {
   /** The limit in bytes. */
@@ -210,12 +212,5 @@ async function readCounted(
     clearTimeout(timer);
     reader.releaseLock();
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+  return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks);
 }

@@ -18,7 +18,7 @@ import type {
   WriteObserver,
 } from "./backend.ts";
 import { locationAuth, outputAuth, readCaCert } from "./backend_auth.ts";
-import type { WriteBatch } from "./batch.ts";
+import { concatBytes, type WriteBatch } from "./batch.ts";
 import { scaleTimestamps } from "./timestamp_rewrite.ts";
 import { ApiMapper, pingPath, type WriteApi } from "./write_api.ts";
 import { WriteStats } from "./write_stats.ts";
@@ -302,7 +302,7 @@ export class HttpBackend implements Backend {
             ? EMPTY
             : chunks.length === 1
             ? chunks[0]!
-            : concat(chunks),
+            : concatBytes(chunks),
           contentType: contentType ?? null,
         });
       });
@@ -381,16 +381,4 @@ export class HttpBackend implements Backend {
     this.#agent.destroy();
     this.#probeAgent.destroy();
   }
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }

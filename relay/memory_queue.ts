@@ -5,10 +5,10 @@
  * @module
  */
 
+import { concatBytes } from "./batch.ts";
 import {
   type BatchQueue,
   BufferFullError,
-  concatBodies,
   type Dropped,
   type FullPolicy,
   type HeadBatch,
@@ -145,7 +145,7 @@ export class MemoryQueue implements BatchQueue {
     return Promise.resolve({
       query: first.query,
       auth: first.auth,
-      body: concatBodies(bodies),
+      body: concatBytes(bodies),
       points,
       firstSeq: first.seq,
       lastSeq: last.seq,

@@ -73,10 +73,10 @@
  * @module
  */
 
+import { concatBytes } from "./batch.ts";
 import {
   type BatchQueue,
   BufferFullError,
-  concatBodies,
   type Dropped,
   type FullPolicy,
   type HeadBatch,
@@ -787,7 +787,7 @@ export class SpoolQueue implements BatchQueue {
     const writer = this.#writer!;
     const chunks = run.length === 1
       ? [run[0]!.record]
-      : [concatBodies(run.map((pending) => pending.record))];
+      : [concatBytes(run.map((pending) => pending.record))];
     let written = 0;
     try {
       for (const data of chunks) {
