@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-read --allow-write --allow-env --allow-sys
+#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=4 --allow-net --allow-env --allow-read --allow-write
 /**
  * The `influxdb-relay` command: reads the config, starts every listener and
  * stops gracefully on SIGINT or SIGTERM.
@@ -28,6 +28,7 @@ import {
   startService,
 } from "./relay/mod.ts";
 import { getRelayLogger } from "./relay/log.ts";
+import { withPermissionHint } from "./relay/permission_hint.ts";
 
 /** The relay's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -115,13 +116,13 @@ async function reloadConfig(
     for (const failure of failures) {
       logger.error('Reload of config "{config}" left out: {error}', {
         config: path,
-        error: failure,
+        error: withPermissionHint(failure),
       });
     }
   } catch (error) {
     logger.error(
       'Cannot reload config "{config}", keeping the running one: {error}',
-      { config: path, error: (error as Error).message },
+      { config: path, error: withPermissionHint((error as Error).message) },
     );
   }
 }
@@ -147,7 +148,9 @@ async function main(args: readonly string[]): Promise<void> {
   if (values.version) {
     // deno-lint-ignore no-console
     console.log(
-      `influxdb-relay ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`,
+      `influxdb-relay ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target}${
+        Deno.build.standalone ? ", single binary" : ""
+      })`,
     );
     return;
   }
@@ -188,7 +191,9 @@ async function main(args: readonly string[]): Promise<void> {
   try {
     config = await loadConfig(values.config);
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 1);
+    if (error instanceof ConfigError) {
+      fail(withPermissionHint(error.message), 1);
+    }
     throw error;
   }
   if (values["check-config"]) {
@@ -213,7 +218,9 @@ async function main(args: readonly string[]): Promise<void> {
       version: VERSION,
     });
   } catch (error) {
-    logger.fatal("{error}", { error: (error as Error).message });
+    logger.fatal("{error}", {
+      error: withPermissionHint((error as Error).message),
+    });
     await logging[Symbol.asyncDispose]();
     Deno.exit(1);
   }

@@ -7,7 +7,7 @@
  * `{"url": <first HTTP listener or null>, "udp": [{"name", "port"}, …]}`.
  *
  * ```sh
- * deno run --allow-net --allow-read --allow-write --allow-env --allow-sys \
+ * deno run --allow-net --allow-env --allow-read --allow-write \
  *   bench/relay_process.ts --config bench.toml --sender fetch
  * ```
  *

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { permissionFlags } from "../deploy/compile.ts";
 import { type DenoChild, spawnDeno } from "./deno_child.ts";
 import {
   findProcesses,
@@ -189,14 +190,8 @@ export interface ScenarioResult {
   notes: string[];
 }
 
-/** The permissions of the `start` task (the spool needs `--allow-write`). */
-const RELAY_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-];
+/** The permissions of the `start` task and the default binary. */
+const RELAY_FLAGS = permissionFlags();
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -818,9 +818,7 @@ async function createRetryBuffer(
     } catch (error) {
       await sender.close();
       throw new StartError(
-        `Cannot start HTTP relay "${relay}": cannot open the spool of backend "${output.name}" in "${dir}": ${
-          (error as Error).message
-        }`,
+        `Cannot start HTTP relay "${relay}": ${(error as Error).message}`,
         { cause: error },
       );
     }

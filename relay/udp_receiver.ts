@@ -476,11 +476,43 @@ function startInline(start: StartRequest): UdpReceiver {
   };
 }
 
+/**
+ * The worker's whole program, as JavaScript text: the read loop's constants,
+ * {@linkcode PackingReader}, `wallClockMs` and {@linkcode serveReceiver}
+ * (their run-time text, already stripped of types), then the call that
+ * serves the worker's scope. Loaded from a `blob:` URL, the worker needs no
+ * module file on disk: no read permission for it under `deno run` and no
+ * `--include` for `deno compile`, so a binary whose read permission is
+ * narrowed to its config and spool still reads UDP. Everything these
+ * functions use must be in this text; the UDP tests fail otherwise.
+ */
+function workerSource(): string {
+  return [
+    `"use strict";`,
+    `const READ_BUFFER_BYTES = ${READ_BUFFER_BYTES};`,
+    `const INITIAL_PACK_BYTES = ${INITIAL_PACK_BYTES};`,
+    `const INITIAL_PACK_DATAGRAMS = ${INITIAL_PACK_DATAGRAMS};`,
+    `const MAX_SOURCES = ${MAX_SOURCES};`,
+    `const OTHER_SOURCES = ${JSON.stringify(OTHER_SOURCES)};`,
+    `let wallAnchor = 0;`,
+    `let monotonicAnchor = 0;`,
+    wallClockMs.toString(),
+    PackingReader.toString(),
+    serveReceiver.toString(),
+    `serveReceiver(self);`,
+  ].join("\n");
+}
+
+let workerUrl: string | null = null;
+
 async function startWorker(start: StartRequest): Promise<UdpReceiver> {
-  const worker = new Worker(
-    new URL("./udp_receiver_worker.ts", import.meta.url),
-    { type: "module", name: "udp-receiver" },
+  workerUrl ??= URL.createObjectURL(
+    new Blob([workerSource()], { type: "text/javascript" }),
   );
+  const worker = new Worker(workerUrl, {
+    type: "module",
+    name: "udp-receiver",
+  });
   let stats: ReceiverStats = {
     datagramsReceived: 0,
     bytesReceived: 0,

@@ -3,17 +3,12 @@
  * finds its HTTP listener's address in its log.
  */
 import { fileURLToPath } from "node:url";
+import { permissionFlags } from "../deploy/compile.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-/** The permissions `deno task start` grants. */
-export const RELAY_PERMISSIONS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-];
+/** The permissions `deno task start` and the default binary grant. */
+export const RELAY_PERMISSIONS: readonly string[] = permissionFlags();
 
 /** A relay process. */
 export interface RelayProcess extends AsyncDisposable {
@@ -27,22 +22,36 @@ export interface RelayProcess extends AsyncDisposable {
   stop(signal: Deno.Signal): Promise<number>;
 }
 
+/** Options for {@linkcode spawnRelay}. */
+export interface SpawnRelayOptions {
+  /**
+   * Permission flags for `deno run`.
+   * @default {RELAY_PERMISSIONS}
+   */
+  permissions?: readonly string[];
+  /** A compiled relay binary to run instead of `deno run main.ts`. */
+  executable?: string;
+}
+
 /**
  * Starts `main.ts --config <path>` and waits (bounded) until it logs its
  * HTTP listener's address.
  *
  * @param configPath The config file.
+ * @param options Permissions, or a compiled binary to run.
  * @returns The running process; disposing it kills it.
  */
-export async function spawnRelay(configPath: string): Promise<RelayProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...RELAY_PERMISSIONS,
-      `${ROOT}main.ts`,
-      "--config",
-      configPath,
-    ],
+export async function spawnRelay(
+  configPath: string,
+  options: SpawnRelayOptions = {},
+): Promise<RelayProcess> {
+  const { permissions = RELAY_PERMISSIONS, executable } = options;
+  const command = executable ?? Deno.execPath();
+  const args = executable === undefined
+    ? ["run", ...permissions, `${ROOT}main.ts`, "--config", configPath]
+    : ["--config", configPath];
+  const child = new Deno.Command(command, {
+    args,
     cwd: ROOT,
     stdin: "null",
     stdout: "null",

@@ -5,17 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { permissionFlags } from "../deploy/compile.ts";
 import { startFakeBackend } from "./_fake_backend.ts";
 import { waitFor } from "./_wait.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
 const MAIN = `${ROOT}main.ts`;
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-];
+/** What `deno task start` and the default binary grant. */
+const PERMISSIONS = permissionFlags();
 
 interface Run {
   code: number;
@@ -359,52 +356,3 @@ output = [{ name = "sink", location = "127.0.0.1:${
     await Deno.remove(path);
   }
 });
-
-Deno.test({
-  name: "deno task compile builds a binary that runs (needs DENORT_BIN)",
-  ignore: Deno.env.get("DENORT_BIN") === undefined,
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const out = `${dir}/influxdb-relay`;
-      const compile = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "compile",
-          ...PERMISSIONS,
-          // Workers are not imports: the UDP receiver must be included.
-          "--include",
-          `${ROOT}relay/udp_receiver_worker.ts`,
-          "--output",
-          out,
-          MAIN,
-        ],
-        cwd: ROOT,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(
-        compile.code,
-        0,
-        new TextDecoder().decode(compile.stderr),
-      );
-      const version = await new Deno.Command(out, {
-        args: ["--version"],
-        stdout: "piped",
-      }).output();
-      assert.equal(version.code, 0);
-      assert.match(
-        new TextDecoder().decode(version.stdout),
-        /^influxdb-relay /,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
-
-if (Deno.env.get("DENORT_BIN") === undefined) {
-  // deno-lint-ignore no-console
-  console.error(
-    "cli_test: the compile test is SKIPPED: deno compile needs the denort runtime, which it downloads from the internet; set DENORT_BIN to a denort binary to run it",
-  );
-}

@@ -72,3 +72,24 @@ Deno.test("deploy/influxdb-relay.service runs the binary with --config and a spo
   assert.match(unit, /^Restart=on-failure$/m);
   assert.doesNotMatch(unit, /^MemoryDenyWriteExecute=yes/m);
 });
+
+Deno.test("the unit and the Containerfile build the binary for the directories they give it", async () => {
+  const unit = await Deno.readTextFile(UNIT);
+  const containerfile = await Deno.readTextFile(
+    `${ROOT}deploy/Containerfile`,
+  );
+  const build =
+    "deno task compile --read /etc/influxdb-relay --write /var/lib/influxdb-relay";
+  // systemd's ConfigurationDirectory/StateDirectory are /etc/<name> and
+  // /var/lib/<name>; the container mounts the config and the spool volume
+  // there.
+  assert.match(unit, /^ConfigurationDirectory=influxdb-relay$/m);
+  assert.match(unit, /^StateDirectory=influxdb-relay$/m);
+  assert.ok(unit.includes(`#   ${build}\n`), "unit's install steps");
+  assert.ok(containerfile.includes(`&& ${build}\n`), "Containerfile's build");
+  assert.match(containerfile, /^VOLUME \["\/var\/lib\/influxdb-relay"\]$/m);
+  assert.match(
+    containerfile,
+    /^CMD \["--config", "\/etc\/influxdb-relay\/relay\.toml"\]$/m,
+  );
+});
