@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { fencedBlocks } from "./_markdown.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
 const DOC = `${ROOT}docs/migration.md`;
@@ -38,16 +39,6 @@ async function checkConfig(path: string): Promise<Run> {
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
-}
-
-/** The bodies of the fenced blocks whose info string is `info`, in order. */
-function fencedBlocks(markdown: string, info: string): string[] {
-  const blocks: string[] = [];
-  const fence = /^```([^\n`]*)\n([\s\S]*?)^```[ \t]*$/gm;
-  for (const match of markdown.matchAll(fence)) {
-    if ((match[1] ?? "").trim() === info) blocks.push(match[2] ?? "");
-  }
-  return blocks;
 }
 
 /** A `text` block is a relay config when it has a TOML table header. */
