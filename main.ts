@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import {
+  checkFiles,
   ConfigError,
   loadConfig,
   LOG_FORMATS,
@@ -197,6 +198,16 @@ async function main(args: readonly string[]): Promise<void> {
     throw error;
   }
   if (values["check-config"]) {
+    let warnings: string[] = [];
+    try {
+      warnings = await checkFiles(config);
+    } catch (error) {
+      fail(withPermissionHint((error as Error).message), 1);
+    }
+    for (const warning of warnings) {
+      // deno-lint-ignore no-console
+      console.error(`warning: ${warning}`);
+    }
     // deno-lint-ignore no-console
     console.log(`${values.config}: OK: ${summary(config)}`);
     return;

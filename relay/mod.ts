@@ -37,6 +37,7 @@ export {
   type SetupLoggingOptions,
 } from "./log.ts";
 export {
+  checkFiles,
   type ListenerInfo,
   RelayService,
   type RelayStatus,

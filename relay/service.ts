@@ -19,7 +19,7 @@ import {
   createAdminListenerHandler,
 } from "./admin_routes.ts";
 import { BackendHealth } from "./backend_health.ts";
-import { displayLocation } from "./backend_auth.ts";
+import { displayLocation, readCaCert } from "./backend_auth.ts";
 import { HealthChecker } from "./health_checker.ts";
 import { HttpListenerStats } from "./http_listener_stats.ts";
 import { readProcessStats, readUdpKernelDrops } from "./process_stats.ts";
@@ -1417,6 +1417,67 @@ async function takeSnapshot(parts: Parts): Promise<RelayStatus> {
     listeners,
     process,
   };
+}
+
+/**
+ * Checks what a config names outside itself, as a start would, without
+ * starting anything: each HTTPS listener's certificate and key (read, and
+ * loaded into a TLS listener on an ephemeral loopback port that is closed
+ * at once), each auth-file and each output's ca-cert. For
+ * `--check-config`, which systemd runs before every start and reload.
+ *
+ * Whether each UDP output's name resolves depends on where the check runs
+ * (a build host may not know the servers' names), so a name that does not
+ * resolve is returned as a warning, not thrown; a start there fails.
+ *
+ * @param config A validated config.
+ * @returns Warnings: UDP output names that do not resolve here.
+ * @throws {StartError} With the message a start would fail with.
+ */
+export async function checkFiles(config: RelayConfig): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const listener of config.http) {
+    const tls = await readTls(listener);
+    if (tls !== null) {
+      try {
+        Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls }).close();
+      } catch (error) {
+        throw new StartError(
+          `Cannot start HTTPS relay "${listener.name}": its certificate and key cannot be used: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        );
+      }
+    }
+    await readGuards(listener);
+    for (const output of listener.outputs) {
+      try {
+        readCaCert(output.name, new URL(output.location), output.caCert);
+      } catch (error) {
+        throw new StartError(
+          `Cannot start HTTP relay "${listener.name}": ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        );
+      }
+    }
+  }
+  for (const listener of config.udp) {
+    for (const output of listener.outputs) {
+      try {
+        await resolveUdpLocation(output.location);
+      } catch (error) {
+        warnings.push(
+          `UDP relay "${listener.name}" cannot start here: output "${output.name}": ${
+            (error as Error).message
+          }`,
+        );
+      }
+    }
+  }
+  return warnings;
 }
 
 /**

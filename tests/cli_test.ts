@@ -356,3 +356,73 @@ output = [{ name = "sink", location = "127.0.0.1:${
     await Deno.remove(path);
   }
 });
+
+Deno.test("main.ts --check-config fails as a start would on the files the config names", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.pem`, "not a certificate\n");
+    await Deno.writeTextFile(`${dir}/ca.pem`, "not a certificate either\n");
+    const cases: [string, RegExp][] = [
+      [
+        `[[http]]
+name = "tls"
+bind-addr = "127.0.0.1:0"
+ssl-combined-pem = "${dir}/bad.pem"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]`,
+        /^Cannot start HTTPS relay "tls": its certificate and key cannot be used: No certificates found/,
+      ],
+      [
+        `[[http]]
+name = "tls"
+bind-addr = "127.0.0.1:0"
+ssl-combined-pem = "${dir}/missing.pem"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]`,
+        /^Cannot start HTTPS relay "tls": cannot read ssl-combined-pem ".*\/missing\.pem"/,
+      ],
+      [
+        `[[http]]
+name = "h"
+bind-addr = "127.0.0.1:0"
+auth-file = "${dir}/missing-credentials"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]`,
+        /^Cannot start HTTP relay "h": cannot read auth-file ".*\/missing-credentials"/,
+      ],
+      [
+        `[[http]]
+name = "h"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "a", location = "https://127.0.0.1:8086/write", ca-cert = "${dir}/ca.pem" }]`,
+        /^Cannot start HTTP relay "h": Cannot send to backend "a": ca-cert ".*\/ca\.pem"/,
+      ],
+    ];
+    for (const [text, expected] of cases) {
+      await Deno.writeTextFile(`${dir}/relay.toml`, text);
+      const result = await run(
+        "--check-config",
+        "--config",
+        `${dir}/relay.toml`,
+      );
+      assert.equal(result.code, 1, result.stdout);
+      assert.equal(result.stdout, "");
+      assert.match(result.stderr, expected);
+    }
+    // A name that does not resolve here is a warning: the check may run on
+    // a host that does not know the servers' names.
+    await Deno.writeTextFile(
+      `${dir}/relay.toml`,
+      `[[udp]]
+name = "u"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "x", location = "no-such-host.invalid:8089" }]`,
+    );
+    const udp = await run("--check-config", "--config", `${dir}/relay.toml`);
+    assert.equal(udp.code, 0, udp.stderr);
+    assert.match(udp.stdout, /: OK: udp "u"/);
+    assert.match(
+      udp.stderr,
+      /^warning: UDP relay "u" cannot start here: output "x": Cannot resolve UDP location "no-such-host\.invalid:8089"/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
