@@ -105,3 +105,37 @@ export async function spawnRelay(
     },
   };
 }
+
+/** What a finished `main.ts` run printed, and its exit code. */
+export interface RelayRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `main.ts` with these arguments to its end (for `--check-config`,
+ * `--version`, or a start that must fail).
+ *
+ * @param args Arguments after `main.ts`.
+ * @param permissions Permission flags for `deno run`.
+ * @returns Exit code and output.
+ */
+export async function runRelay(
+  args: readonly string[],
+  permissions: readonly string[] = RELAY_PERMISSIONS,
+): Promise<RelayRun> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, `${ROOT}main.ts`, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { permissionFlags } from "../deploy/compile.ts";
 import { startFakeBackend } from "./_fake_backend.ts";
+import { type RelayRun, runRelay } from "./_relay_process.ts";
 import { waitFor } from "./_wait.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -14,25 +15,8 @@ const MAIN = `${ROOT}main.ts`;
 /** What `deno task start` and the default binary grant. */
 const PERMISSIONS = permissionFlags();
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(...args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function run(...args: string[]): Promise<RelayRun> {
+  return runRelay(args, PERMISSIONS);
 }
 
 async function tempConfig(text: string): Promise<string> {

@@ -22,7 +22,8 @@ import {
 import { parseConfig } from "../relay/mod.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { reservedPortThatRefuses, startFakeBackend } from "./_fake_backend.ts";
-import { type RelayProcess, spawnRelay } from "./_relay_process.ts";
+import { type RelayProcess, runRelay, spawnRelay } from "./_relay_process.ts";
+import { openssl, opensslMissing } from "./_openssl.ts";
 import { startUdpSink } from "./_udp_sink.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -204,21 +205,6 @@ Deno.test("deno task compile refuses unknown targets, relative paths and mixed m
 // ---------------------------------------------------------------------------
 // A whole relay under the narrowed permissions
 
-async function openssl(args: string[]): Promise<boolean> {
-  try {
-    const result = await new Deno.Command("openssl", {
-      args,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 interface Layout {
   dir: string;
   etc: string;
@@ -243,7 +229,7 @@ async function makeLayout(
   const spool = `${dir}/spool`;
   await Deno.mkdir(etc);
   await Deno.mkdir(spool);
-  const made = await openssl([
+  await openssl([
     "req",
     "-x509",
     "-newkey",
@@ -264,7 +250,6 @@ async function makeLayout(
     "-out",
     `${dir}/cert.pem`,
   ]);
-  assert.ok(made, "openssl is needed to make the HTTPS listener's PEM");
   const cert = await Deno.readTextFile(`${dir}/cert.pem`);
   await Deno.writeTextFile(
     `${etc}/relay.pem`,
@@ -428,29 +413,42 @@ async function exerciseRelay(
   assert.ok(refusals[0]!.includes(outside), refusals[0]);
 }
 
+/**
+ * Makes the layout with a fake backend and a UDP sink, starts a relay on it
+ * with `start`, and drives it through {@linkcode exerciseRelay}.
+ */
+async function withLayout(
+  start: (layout: Layout) => Promise<RelayProcess>,
+): Promise<void> {
+  await using backend = await startFakeBackend();
+  await using sink = startUdpSink();
+  const layout = await makeLayout(backend.url, sink.location);
+  Deno.env.set(SECRET_ENV, "env-secret");
+  try {
+    await using relay = await start(layout);
+    await exerciseRelay(relay, layout, backend, sink);
+  } finally {
+    Deno.env.delete(SECRET_ENV);
+    await Deno.remove(layout.dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name:
     "the relay runs under permissions narrowed to its config's files (deno run, the binary's flags)",
+  ignore: opensslMissing,
   async fn() {
-    await using backend = await startFakeBackend();
-    await using sink = startUdpSink();
-    const layout = await makeLayout(backend.url, sink.location);
-    Deno.env.set(SECRET_ENV, "env-secret");
-    try {
+    await withLayout(async (layout) => {
       const config = parseConfig(await Deno.readTextFile(layout.config));
       const access = fileAccessOf(layout.config, config);
       assert.deepEqual(access, {
         read: [layout.config, `${layout.etc}/relay.pem`],
         write: [`${layout.spool}/down`],
       });
-      await using relay = await spawnRelay(layout.config, {
+      return await spawnRelay(layout.config, {
         permissions: [`--v8-flags=${V8_FLAGS}`, ...permissionFlags(access)],
       });
-      await exerciseRelay(relay, layout, backend, sink);
-    } finally {
-      Deno.env.delete(SECRET_ENV);
-      await Deno.remove(layout.dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -470,15 +468,10 @@ output = [{ name = "a", location = "http://127.0.0.1:1/write", buffer-size-mb = 
       read: [`${dir}/etc`],
       write: [`${dir}/spool`],
     });
-    const start = (config: string) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", ...flags, `${ROOT}main.ts`, "--config", config],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
+    const start = (config: string) => runRelay(["--config", config], flags);
 
     const refusedConfig = await start(outside);
-    const configError = new TextDecoder().decode(refusedConfig.stderr);
+    const configError = refusedConfig.stderr;
     assert.equal(refusedConfig.code, 1, configError);
     assert.match(
       configError,
@@ -488,7 +481,7 @@ output = [{ name = "a", location = "http://127.0.0.1:1/write", buffer-size-mb = 
     );
 
     const refusedSpool = await start(`${dir}/etc/relay.toml`);
-    const spoolError = new TextDecoder().decode(refusedSpool.stderr);
+    const spoolError = refusedSpool.stderr;
     assert.equal(refusedSpool.code, 1, spoolError);
     assert.match(
       spoolError,
@@ -542,13 +535,9 @@ if (unavailable !== null) {
 Deno.test({
   name:
     "deno task compile --from-config builds a binary that serves writes with only that config's files",
-  ignore: unavailable !== null,
+  ignore: unavailable !== null || opensslMissing,
   async fn() {
-    await using backend = await startFakeBackend();
-    await using sink = startUdpSink();
-    const layout = await makeLayout(backend.url, sink.location);
-    Deno.env.set(SECRET_ENV, "env-secret");
-    try {
+    await withLayout(async (layout) => {
       const binary = `${layout.dir}/influxdb-relay`;
       const build = await runCompileScript(
         "--from-config",
@@ -566,13 +555,9 @@ Deno.test({
         new TextDecoder().decode(version.stdout).trim(),
         `influxdb-relay ${denoJson.version} (deno ${Deno.version.deno}, ${Deno.build.target}, single binary)`,
       );
-      await using relay = await spawnRelay(layout.config, {
+      return await spawnRelay(layout.config, {
         executable: binary,
       });
-      await exerciseRelay(relay, layout, backend, sink);
-    } finally {
-      Deno.env.delete(SECRET_ENV);
-      await Deno.remove(layout.dir, { recursive: true });
-    }
+    });
   },
 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { influxdSkipReason, startInfluxd } from "./_influxd.ts";
 import { fencedBlocks } from "./_markdown.ts";
 import { promtoolPath, promtoolSkipReason } from "./_promtool.ts";
-import { spawnRelay } from "./_relay_process.ts";
+import { runRelay, spawnRelay } from "./_relay_process.ts";
 import { waitFor } from "./_wait.ts";
 
 const GUIDE = await Deno.readTextFile(
@@ -169,20 +169,9 @@ Deno.test("docs/getting-started.md's config is what --check-config accepts, with
   const file = await Deno.makeTempFile({ suffix: ".toml" });
   try {
     await Deno.writeTextFile(file, guideConfig());
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        new URL("../main.ts", import.meta.url).pathname,
-        "--check-config",
-        "--config",
-        file,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const output = await runRelay(["--check-config", "--config", file]);
+    assert.equal(output.code, 0, output.stderr);
+    const stdout = output.stdout;
     const [shown] = shownOutput("influxdb-relay --check-config --config");
     assert.equal(
       stdout.trim(),

@@ -8,37 +8,14 @@
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { fencedBlocks } from "./_markdown.ts";
+import { type RelayRun, runRelay } from "./_relay_process.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
 const DOC = `${ROOT}docs/migration.md`;
 const VEEPEE_SAMPLE = "tests/testdata/veepee-relay.toml";
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function checkConfig(path: string): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "main.ts",
-      "--check-config",
-      "--config",
-      path,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function checkConfig(path: string): Promise<RelayRun> {
+  return runRelay(["--check-config", "--config", path], ["--allow-all"]);
 }
 
 /** A `text` block is a relay config when it has a TOML table header. */

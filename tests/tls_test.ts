@@ -7,15 +7,7 @@ import assert from "node:assert/strict";
 import { reservedPortThatRefuses, startFakeBackend } from "./_fake_backend.ts";
 import { startRelay } from "./_relay.ts";
 import { parseConfig } from "../relay/mod.ts";
-
-async function openssl(args: string[]): Promise<void> {
-  const result = await new Deno.Command("openssl", {
-    args,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
-}
+import { openssl, opensslMissing } from "./_openssl.ts";
 
 /**
  * Makes a throwaway CA and a server certificate for 127.0.0.1 signed by it.
@@ -76,15 +68,6 @@ async function testCertificates(
   );
   return { pem: combined, ca: await Deno.readTextFile(`${dir}/ca.pem`) };
 }
-
-const opensslMissing = (() => {
-  try {
-    new Deno.Command("openssl", { args: ["version"] }).outputSync();
-    return false;
-  } catch {
-    return true;
-  }
-})();
 
 Deno.test({
   name:
