@@ -9,6 +9,10 @@
 #   - promtool (Debian package prometheus): checks the relay's /metrics
 #     output with Prometheus' own parser (tests/_promtool.ts); only the
 #     binary is used, the packaged server is never started.
+#   - nginx and haproxy (Debian packages nginx, haproxy): the load-balancer
+#     recipes of docs/load-balancing.md run in front of two relays
+#     (tests/_load_balancer.ts), as the current user on loopback ports with
+#     every file in a temp dir; the packaged services are never started.
 #
 # As root with apt-get: installs what is missing, keeping the packages'
 # init scripts from starting a daemon. Otherwise: says which tests will be
@@ -24,9 +28,20 @@ have_promtool() {
   [[ -x /usr/bin/promtool ]] || command -v promtool >/dev/null 2>&1
 }
 
+# nginx and haproxy live in /usr/sbin, often not on a non-root PATH.
+have_nginx() {
+  [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1
+}
+
+have_haproxy() {
+  [[ -x /usr/sbin/haproxy ]] || command -v haproxy >/dev/null 2>&1
+}
+
 packages=()
 have_influxd || packages+=(influxdb influxdb-client)
 have_promtool || packages+=(prometheus)
+have_nginx || packages+=(nginx)
+have_haproxy || packages+=(haproxy)
 if [[ ${#packages[@]} -eq 0 ]]; then
   exit 0
 fi
@@ -75,6 +90,14 @@ if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "tests/setup.sh: ERROR: apt-get installed prometheus but no promtool binary was found" >&2
     exit 1
   fi
+  if ! have_nginx; then
+    echo "tests/setup.sh: ERROR: apt-get installed nginx but no nginx binary was found" >&2
+    exit 1
+  fi
+  if ! have_haproxy; then
+    echo "tests/setup.sh: ERROR: apt-get installed haproxy but no haproxy binary was found" >&2
+    exit 1
+  fi
   echo "tests/setup.sh: installed ${packages[*]}" >&2
   exit 0
 fi
@@ -82,6 +105,8 @@ fi
 skipped=()
 have_influxd || skipped+=("the real-InfluxDB tests (need influxd)")
 have_promtool || skipped+=("the promtool checks of /metrics (need promtool)")
+have_nginx || skipped+=("the nginx load-balancer recipe test (needs nginx)")
+have_haproxy || skipped+=("the HAProxy load-balancer recipe test (needs haproxy)")
 {
   echo
   echo "*** tests/setup.sh: ${packages[*]} not installed, so these tests will be SKIPPED:"
