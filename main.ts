@@ -17,6 +17,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import {
   checkFiles,
   ConfigError,
+  configWarnings,
   loadConfig,
   LOG_FORMATS,
   LOG_LEVELS,
@@ -109,6 +110,9 @@ async function reloadConfig(
   let config: RelayConfig;
   try {
     config = await loadConfig(path);
+    for (const warning of configWarnings(config)) {
+      logger.warn("{warning}", { warning });
+    }
     const { changes, failures } = await service.reload(config);
     logger.info('Reloaded config "{config}": {changes}', {
       config: path,
@@ -200,7 +204,7 @@ async function main(args: readonly string[]): Promise<void> {
   if (values["check-config"]) {
     let warnings: string[] = [];
     try {
-      warnings = await checkFiles(config);
+      warnings = [...configWarnings(config), ...await checkFiles(config)];
     } catch (error) {
       fail(withPermissionHint((error as Error).message), 1);
     }
@@ -222,6 +226,9 @@ async function main(args: readonly string[]): Promise<void> {
     version: VERSION,
     config: values.config,
   });
+  for (const warning of configWarnings(config)) {
+    logger.warn("{warning}", { warning });
+  }
   let service;
   try {
     service = await startService(config, {

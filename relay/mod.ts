@@ -27,6 +27,7 @@ export {
   type UdpConfig,
   type UdpOutputConfig,
 } from "./config.ts";
+export { configWarnings } from "./config_warnings.ts";
 export { parseDuration } from "./duration.ts";
 export {
   LOG_FORMATS,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { permissionFlags } from "../deploy/compile.ts";
 import { startFakeBackend } from "./_fake_backend.ts";
-import { type RelayRun, runRelay } from "./_relay_process.ts";
+import { type RelayRun, runRelay, spawnRelay } from "./_relay_process.ts";
 import { waitFor } from "./_wait.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -408,5 +408,29 @@ output = [{ name = "x", location = "no-such-host.invalid:8089" }]`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts warns about an output location without a path, at check and at start", async () => {
+  const path = await tempConfig(`
+[[http]]
+name = "r"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "a", location = "http://127.0.0.1:8086/" }]
+`);
+  try {
+    const check = await run("--check-config", "--config", path);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(
+      check.stderr,
+      /^warning: Output "a" of relay "r": location "http:\/\/127\.0\.0\.1:8086\/" has no path: writes would go to "\/", which InfluxDB answers 404; write the whole write URL, e\.g\. "http:\/\/127\.0\.0\.1:8086\/write"$/m,
+    );
+    await using relay = await spawnRelay(path);
+    assert.match(
+      relay.log(),
+      /\[WRN\] influxdb-relay·service: Output "a" of relay "r": location "http:\/\/127\.0\.0\.1:8086\/" has no path/,
+    );
+  } finally {
+    await Deno.remove(path);
   }
 });

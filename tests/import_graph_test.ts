@@ -17,9 +17,11 @@ const ALLOWED: Record<string, readonly string[]> = {
     "deno.json",
   ],
   "relay/permission_hint.ts": [],
+  "relay/config_warnings.ts": ["relay/config.ts"],
   "relay/mod.ts": [
     "relay/service.ts",
     "relay/config.ts",
+    "relay/config_warnings.ts",
     "relay/duration.ts",
     "relay/log.ts",
   ],
