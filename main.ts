@@ -28,6 +28,7 @@ import {
   type RelayService,
   setupLogging,
   startService,
+  type StopResult,
 } from "./relay/mod.ts";
 import { getRelayLogger } from "./relay/log.ts";
 import { withPermissionHint } from "./relay/permission_hint.ts";
@@ -79,6 +80,21 @@ function fail(message: string, code: number): never {
   // deno-lint-ignore no-console
   console.error(message);
   Deno.exit(code);
+}
+
+/** The parenthesis of the `Stopped (…)` line: what did not finish, if anything. */
+function stopOutcome(result: StopResult): string {
+  const parts: string[] = [];
+  if (result.abandoned > 0) {
+    parts.push(`${result.abandoned} backend writes abandoned`);
+  }
+  if (result.lostWrites > 0) {
+    parts.push(`${result.lostWrites} queued writes lost with memory buffers`);
+  }
+  if (result.keptWrites > 0) {
+    parts.push(`${result.keptWrites} queued writes kept in disk spools`);
+  }
+  return parts.length === 0 ? "all writes finished" : parts.join("; ");
 }
 
 function summary(config: RelayConfig): string {
@@ -264,11 +280,7 @@ async function main(args: readonly string[]): Promise<void> {
     },
   );
   const result = await service.stop(shutdownMs);
-  logger.info("Stopped ({outcome})", {
-    outcome: result.drained
-      ? "all writes finished"
-      : `${result.abandoned} backend writes abandoned`,
-  });
+  logger.info("Stopped ({outcome})", { outcome: stopOutcome(result) });
   await logging[Symbol.asyncDispose]();
   Deno.exit(0);
 }

@@ -183,7 +183,7 @@ export function readCaCert(
   if (caCertFile === null) return null;
   if (url.protocol !== "https:") {
     throw new TypeError(
-      `Cannot send to backend "${name}": ca-cert "${caCertFile}" needs an https location`,
+      `output "${name}": ca-cert "${caCertFile}" needs an https location`,
     );
   }
   let pem: string;
@@ -191,7 +191,7 @@ export function readCaCert(
     pem = Deno.readTextFileSync(caCertFile);
   } catch (error) {
     throw new Error(
-      `Cannot send to backend "${name}": cannot read ca-cert "${caCertFile}": ${
+      `output "${name}": cannot read ca-cert "${caCertFile}": ${
         (error as Error).message
       }`,
       { cause: error },
@@ -199,7 +199,7 @@ export function readCaCert(
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new Error(
-      `Cannot send to backend "${name}": ca-cert "${caCertFile}" holds no PEM certificate`,
+      `output "${name}": ca-cert "${caCertFile}" holds no PEM certificate`,
     );
   }
   return pem;

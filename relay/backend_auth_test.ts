@@ -59,17 +59,17 @@ Deno.test("readCaCert() reads a PEM file for an https location", async () => {
     assert.equal(readCaCert("b", https, good), pem);
     assert.throws(
       () => readCaCert("b", new URL("http://127.0.0.1:1/write"), good),
-      /Cannot send to backend "b": ca-cert ".*" needs an https location/,
+      /output "b": ca-cert ".*" needs an https location/,
     );
     assert.throws(
       () => readCaCert("b", https, `${dir}/missing.pem`),
-      /Cannot send to backend "b": cannot read ca-cert ".*missing\.pem": /,
+      /output "b": cannot read ca-cert ".*missing\.pem": /,
     );
     const empty = `${dir}/empty.pem`;
     await Deno.writeTextFile(empty, "not a certificate\n");
     assert.throws(
       () => readCaCert("b", https, empty),
-      /Cannot send to backend "b": ca-cert ".*empty\.pem" holds no PEM certificate/,
+      /output "b": ca-cert ".*empty\.pem" holds no PEM certificate/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -215,6 +215,10 @@ export interface StopResult {
   readonly drained: boolean;
   /** Backend writes still running when the deadline passed. */
   readonly abandoned: number;
+  /** Writes left in memory retry buffers, lost with the process. */
+  readonly lostWrites: number;
+  /** Writes left in disk spools, delivered after the next start. */
+  readonly keptWrites: number;
 }
 
 /** Every listener of one relay process. */
@@ -584,7 +588,7 @@ export class RelayService {
       for (const backend of retiring) void backend.close();
       for (const listener of this.#http) void listener.queries?.close();
       for (const udp of this.#udp) closeSockets(udp.sockets);
-      return { drained: false, abandoned };
+      return { drained: false, abandoned, ...this.#leftInBuffers() };
     }
     // Retry buffers get the rest of the deadline for a last delivery.
     const rest = new AbortController();
@@ -598,7 +602,23 @@ export class RelayService {
     ]);
     clearTimeout(restTimer);
     for (const udp of this.#udp) closeSockets(udp.sockets);
-    return { drained: true, abandoned: 0 };
+    return { drained: true, abandoned: 0, ...this.#leftInBuffers() };
+  }
+
+  /** What the retry buffers still hold, by whether it survives the process. */
+  #leftInBuffers(): { lostWrites: number; keptWrites: number } {
+    let lostWrites = 0;
+    let keptWrites = 0;
+    const outputs = [
+      ...this.#http.flatMap((listener) => listener.outputs),
+      ...this.#retiring,
+    ];
+    for (const { buffer } of outputs) {
+      if (buffer === null) continue;
+      if (buffer.queue.durable) keptWrites += buffer.queue.length;
+      else lostWrites += buffer.queue.length;
+    }
+    return { lostWrites, keptWrites };
   }
 }
 
@@ -715,7 +735,17 @@ async function createOutputs(
           ? () => buffer?.queue.length ?? 0
           : null,
       });
-      const sender = createSender(output, options, health);
+      let sender: Sender;
+      try {
+        sender = createSender(output, options, health);
+      } catch (error) {
+        throw new StartError(
+          `Cannot start HTTP relay "${config.name}": ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        );
+      }
       if (output.bufferSizeMb > 0) {
         buffer = await createRetryBuffer(sender, output, config.name);
       }
@@ -944,10 +974,11 @@ async function startHttp(
   } catch (error) {
     await queries?.close();
     await Promise.all(created.map((backend) => backend.close()));
+    const reason = tls !== null && isTlsMaterialError(error)
+      ? `${tlsFiles(config)}: ${(error as Error).message}`
+      : (error as Error).message;
     throw new StartError(
-      `Cannot start ${scheme} relay "${config.name}" on "${config.bindAddr}": ${
-        (error as Error).message
-      }`,
+      `Cannot start ${scheme} relay "${config.name}" on "${config.bindAddr}": ${reason}`,
       { cause: error },
     );
   }
@@ -996,6 +1027,19 @@ async function bindRetrying<T>(bind: () => T, retryMs: number): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+/** Where an HTTPS listener's certificate and key come from, for messages. */
+function tlsFiles(config: HttpConfig): string {
+  return config.sslCombinedPem !== null
+    ? `ssl-combined-pem "${config.sslCombinedPem}"`
+    : `tls-cert "${config.tlsCert}" and tls-key "${config.tlsKey}"`;
+}
+
+/** Whether a failed TLS listen was about the certificate or key (not the address). */
+function isTlsMaterialError(error: unknown): boolean {
+  return error instanceof Deno.errors.InvalidData ||
+    /certificate|private key|\bkey\b|PEM/i.test((error as Error).message);
 }
 
 /** Reads an HTTPS listener's certificate and key (`null` for HTTP). */
@@ -1443,9 +1487,9 @@ export async function checkFiles(config: RelayConfig): Promise<string[]> {
         Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls }).close();
       } catch (error) {
         throw new StartError(
-          `Cannot start HTTPS relay "${listener.name}": its certificate and key cannot be used: ${
-            (error as Error).message
-          }`,
+          `Cannot start HTTPS relay "${listener.name}": ${
+            tlsFiles(listener)
+          }: ${(error as Error).message}`,
           { cause: error },
         );
       }

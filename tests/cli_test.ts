@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { permissionFlags } from "../deploy/compile.ts";
-import { startFakeBackend } from "./_fake_backend.ts";
+import { reservedPortThatRefuses, startFakeBackend } from "./_fake_backend.ts";
 import { type RelayRun, runRelay, spawnRelay } from "./_relay_process.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -353,7 +353,7 @@ name = "tls"
 bind-addr = "127.0.0.1:0"
 ssl-combined-pem = "${dir}/bad.pem"
 output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]`,
-        /^Cannot start HTTPS relay "tls": its certificate and key cannot be used: No certificates found/,
+        /^Cannot start HTTPS relay "tls": ssl-combined-pem ".*\/bad\.pem": No certificates found/,
       ],
       [
         `[[http]]
@@ -376,7 +376,7 @@ output = [{ name = "a", location = "http://127.0.0.1:8086/write" }]`,
 name = "h"
 bind-addr = "127.0.0.1:0"
 output = [{ name = "a", location = "https://127.0.0.1:8086/write", ca-cert = "${dir}/ca.pem" }]`,
-        /^Cannot start HTTP relay "h": Cannot send to backend "a": ca-cert ".*\/ca\.pem"/,
+        /^Cannot start HTTP relay "h": output "a": ca-cert ".*\/ca\.pem" holds no PEM certificate/,
       ],
     ];
     for (const [text, expected] of cases) {
@@ -429,6 +429,35 @@ output = [{ name = "a", location = "http://127.0.0.1:8086/" }]
     assert.match(
       relay.log(),
       /\[WRN\] influxdb-relay·service: Output "a" of relay "r": location "http:\/\/127\.0\.0\.1:8086\/" has no path/,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main.ts says at stop how many queued writes a memory buffer lost", async () => {
+  const path = await tempConfig(`
+[[http]]
+name = "r"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "down", location = "http://127.0.0.1:${reservedPortThatRefuses()}/write", timeout = "1s", buffer-size-mb = 1, health-check-interval = "0" }]
+ack-memory-buffer = true
+`);
+  try {
+    await using relay = await spawnRelay(path);
+    const response = await fetch(`${relay.url}/write?db=d`, {
+      method: "POST",
+      body: "m f=1 1\n",
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 204);
+    await waitFor(() => /buffering its writes/.test(relay.log()), {
+      message: () => relay.log(),
+    });
+    assert.equal(await relay.stop("SIGTERM"), 0);
+    assert.match(
+      relay.log(),
+      /\[ERR\] .*Retry buffer of relay "r" backend "down" lost 1 undelivered writes \(\d+ bytes\) at shutdown\n.*\[INF\] .*Stopped \(1 queued writes lost with memory buffers\)/,
     );
   } finally {
     await Deno.remove(path);

@@ -405,6 +405,10 @@ async function exerciseRelay(
     relay.log(),
     /Retry buffer of relay "plain" backend "down" keeps 2 writes \(\d+ bytes\) on disk for the next start/,
   );
+  assert.match(
+    relay.log(),
+    /Stopped \(2 queued writes kept in disk spools\)/,
+  );
   // The only refusal is the one provoked above.
   const refusals = relay.log().split("\n").filter((line) =>
     /Requires \w+ access/.test(line)

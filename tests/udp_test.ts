@@ -273,7 +273,12 @@ Deno.test("RelayService.stop() forwards every datagram the UDP listener had read
     }
     await sinks[0]!.waitForDatagrams(1);
     const result = await relay.service.stop(10_000);
-    assert.deepEqual(result, { drained: true, abandoned: 0 });
+    assert.deepEqual(result, {
+      drained: true,
+      abandoned: 0,
+      lostWrites: 0,
+      keptWrites: 0,
+    });
     const forwarded = info.stats.datagramsForwarded;
     assert.equal(forwarded, info.stats.datagramsReceived);
     assert.ok(forwarded > 0);
