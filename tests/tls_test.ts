@@ -208,7 +208,7 @@ output = [
         (error: Error) => {
           assert.match(
             error.message,
-            /^Cannot send to backend "no-ca": cannot read ca-cert ".*missing\.pem": /,
+            /^Cannot start HTTP relay "broken": output "no-ca": cannot read ca-cert ".*missing\.pem": /,
           );
           return true;
         },
