@@ -72,7 +72,7 @@ export function bufferedOutput(
       enqueued: 7,
       delivered: 4,
       retries: 9,
-      dropped: { rejected: 0, expired: 1, overflow: 0, full: 0 },
+      dropped: { rejected: 0, expired: 1, overflow: 0, full: 0, damaged: 2 },
       droppedPoints: 10,
     },
     acceptsWhileDown: false,

@@ -91,7 +91,10 @@ export class BackendHealth implements WriteObserver {
   /** `null` while up (or catching up). */
   #down: DownCause | null = null;
   #downAt = 0;
-  /** Failed attempts seen while down (reported for unbuffered backends). */
+  /**
+   * Failed write attempts since the backend went down (reported for
+   * unbuffered backends); failed probes are not writes and do not count.
+   */
   #failedWhileDown = 0;
   #state: BackendState = "up";
   #since: number;
@@ -132,12 +135,15 @@ export class BackendHealth implements WriteObserver {
    */
   observe(result: BackendResult): void {
     if (result.kind === "failure") {
-      this.#markDown(
+      this.#writeFailed(
         result.error.message,
         result.timedOut === true ? "rejecting" : "unreachable",
       );
     } else if (result.kind === "response" && result.status >= 500) {
-      this.#markDown(describeResponse(result.status, result.body), "rejecting");
+      this.#writeFailed(
+        describeResponse(result.status, result.body),
+        "rejecting",
+      );
     } else if (this.#down !== null) {
       this.#markUp();
     }
@@ -188,20 +194,24 @@ export class BackendHealth implements WriteObserver {
     };
   }
 
+  /** A write attempt got no answer or a 5xx: the write failed. */
+  #writeFailed(text: string, cause: DownCause): void {
+    this.#failedWhileDown++;
+    this.#markDown(text, cause);
+  }
+
   #markDown(text: string, cause: DownCause): void {
     const reason = redactPasswords(text);
     const now = this.#clock();
     this.#lastError = reason;
     this.#lastErrorAt = now;
     if (this.#down !== null) {
-      this.#failedWhileDown++;
       // A 5xx from a backend believed unreachable: only a write brings it up.
       if (cause === "rejecting") this.#down = cause;
       return;
     }
     this.#down = cause;
     this.#downAt = now;
-    this.#failedWhileDown = 1;
     this.#downTransitions++;
     this.#setState("down", now);
     this.#logger.error(
@@ -217,7 +227,9 @@ export class BackendHealth implements WriteObserver {
   #markUp(): void {
     const now = this.#clock();
     const downSeconds = (now - this.#downAt) / 1000;
+    const failed = this.#failedWhileDown;
     this.#down = null;
+    this.#failedWhileDown = 0;
     this.#refresh();
     const properties = {
       backend: this.#backend,
@@ -227,8 +239,10 @@ export class BackendHealth implements WriteObserver {
     };
     if (this.#backlog === null) {
       this.#logger.info(
-        'Backend "{backend}" of relay "{relay}" up after {after}; {failed} writes to it failed meanwhile (it has no retry buffer)',
-        { ...properties, failed: this.#failedWhileDown },
+        failed > 0
+          ? 'Backend "{backend}" of relay "{relay}" up after {after}; {failed} writes to it failed meanwhile (it has no retry buffer)'
+          : 'Backend "{backend}" of relay "{relay}" up after {after}; no write to it failed meanwhile',
+        { ...properties, failed },
       );
     } else {
       this.#logger.info(

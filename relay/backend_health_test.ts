@@ -189,3 +189,49 @@ Deno.test("BackendHealth keeps a backend whose writes time out down until a writ
   health.observe(answer(204));
   assert.equal(health.state, "up");
 });
+
+Deno.test("BackendHealth of a backend without retry buffer does not count failed probes as failed writes", () => {
+  const logger = recordingLogger();
+  let now = 0;
+  const health = new BackendHealth({
+    relay: "r",
+    backend: "b",
+    logger,
+    clock: () => now,
+  });
+  // Down by a probe, six failed probes, no write at all.
+  for (let i = 0; i < 6; i++) {
+    health.probed({ kind: "failed", error: "connect ECONNREFUSED" }, 1);
+    now += 1_000;
+  }
+  health.probed({ kind: "answered", status: 204 }, 1);
+  assert.equal(health.snapshot().probeFailures, 6);
+  assert.deepEqual(
+    logger.logged.map((l) => [l.level, l.message, l.properties.failed]),
+    [
+      [
+        "error",
+        'Backend "{backend}" of relay "{relay}" down: {reason}',
+        undefined,
+      ],
+      [
+        "info",
+        'Backend "{backend}" of relay "{relay}" up after {after}; no write to it failed meanwhile',
+        0,
+      ],
+    ],
+  );
+
+  // The next outage: down by a probe, then two writes fail among probes.
+  health.probed({ kind: "failed", error: "connect ECONNREFUSED" }, 1);
+  health.observe(REFUSED);
+  health.probed({ kind: "failed", error: "connect ECONNREFUSED" }, 1);
+  health.observe(answer(503));
+  health.probed({ kind: "failed", error: "connect ECONNREFUSED" }, 1);
+  health.observe(answer(204));
+  assert.equal(
+    logger.logged.at(-1)!.message,
+    'Backend "{backend}" of relay "{relay}" up after {after}; {failed} writes to it failed meanwhile (it has no retry buffer)',
+  );
+  assert.equal(logger.logged.at(-1)!.properties.failed, 2);
+});

@@ -116,18 +116,9 @@ function presented(credentials: ClientCredentials): Presented[] {
   const value = authorization.slice(space + 1).trim();
   if (value === "") return found;
   if (scheme === "Basic") {
-    let decoded: string;
-    try {
-      decoded = new TextDecoder("utf-8", { fatal: true }).decode(
-        Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
-      );
-    } catch {
-      return found;
-    }
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return found;
-    const user = decoded.slice(0, colon);
-    const secret = decoded.slice(colon + 1);
+    const basic = basicCredentials(value);
+    if (basic === null) return found;
+    const { user, secret } = basic;
     if (secret !== "") found.push({ user: user === "" ? null : user, secret });
   } else if (scheme === "Token") {
     found.push({ user: null, secret: value });
@@ -142,6 +133,52 @@ function presented(credentials: ClientCredentials): Presented[] {
     found.push({ user: null, secret: value });
   }
   return found;
+}
+
+/** The user name and password of a `Basic` value, or `null` if unreadable. */
+function basicCredentials(
+  value: string,
+): { user: string; secret: string } | null {
+  let decoded: string;
+  try {
+    decoded = new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    return null;
+  }
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return null;
+  return { user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/**
+ * The user name a request presents, for log lines: the `u` parameter, else
+ * the user of `Authorization: Basic`. Never a secret: `Token` and `Bearer`
+ * values are left alone, since the part of a `Token` value before a colon
+ * may be a token rather than a user name.
+ *
+ * @example Usage
+ * ```ts
+ * import { presentedUser } from "./client_auth.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const basic = `Basic ${btoa("telegraf:s3cret")}`;
+ * assert.equal(presentedUser({ authorization: basic, u: null, p: null }), "telegraf");
+ * assert.equal(presentedUser({ authorization: "Token abc:def", u: null, p: null }), null);
+ * ```
+ *
+ * @param credentials The request's `Authorization` header and `u`/`p`.
+ * @returns The user name, or `null` when the request names none.
+ */
+export function presentedUser(credentials: ClientCredentials): string | null {
+  const { authorization, u } = credentials;
+  if (u !== null && u !== "") return u;
+  if (authorization === null || !authorization.startsWith("Basic ")) {
+    return null;
+  }
+  const user = basicCredentials(authorization.slice(6).trim())?.user ?? "";
+  return user === "" ? null : user;
 }
 
 /** The users and tokens one listener accepts. */

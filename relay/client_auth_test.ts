@@ -4,6 +4,7 @@ import {
   hashedSecret,
   MISSING_CREDENTIALS,
   parseCredentialFile,
+  presentedUser,
   secretDigest,
   sha256Hex,
   WRONG_CREDENTIALS,
@@ -136,4 +137,25 @@ Deno.test("secretDigest() and hashedSecret() tell digests from plain secrets", (
   assert.equal(hashedSecret(hex), null);
   assert.equal(secretDigest(`sha256:${hex}`), hex);
   assert.equal(secretDigest("x"), hex);
+});
+
+Deno.test("presentedUser() names the user of u or Basic auth, never a secret", () => {
+  function user(
+    authorization: string | null,
+    u: string | null = null,
+    p: string | null = null,
+  ) {
+    return presentedUser({ authorization, u, p });
+  }
+  assert.equal(user(basic("telegraf", "pa:ss")), "telegraf");
+  assert.equal(user(null, "grafana", "secret"), "grafana");
+  assert.equal(user(null, "grafana"), "grafana", "a user without password");
+  assert.equal(user(basic("telegraf", "x"), "grafana"), "grafana", "u first");
+  assert.equal(user(basic("", "token-as-password")), null);
+  assert.equal(user("Basic !!!"), null);
+  assert.equal(user(`Basic ${btoa("no-colon")}`), null);
+  assert.equal(user("Token user:secret"), null, "may be a token");
+  assert.equal(user("Bearer secret"), null);
+  assert.equal(user(null, "", "secret"), null);
+  assert.equal(user(null), null);
 });

@@ -6,10 +6,16 @@
  * @module
  */
 
-import type { Backend, BackendQueued, BackendResult } from "./backend.ts";
+import type {
+  Backend,
+  BackendQueued,
+  BackendResponse,
+  BackendResult,
+} from "./backend.ts";
+import { redactPasswords } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
 import type { Logger } from "./log.ts";
-import type { LogThrottle } from "./log_throttle.ts";
+import { LogThrottle, type LogThrottleOptions } from "./log_throttle.ts";
 import {
   type AckPolicy,
   decideResponse,
@@ -36,6 +42,12 @@ export interface FanoutOptions {
    * @default {every one is logged}
    */
   logThrottle?: LogThrottle;
+  /**
+   * How often a backend's 4xx answers to writes are logged, per backend;
+   * the line after a pause says how many were left out.
+   * @default {{ burst: 5, intervalMs: 10000 }}
+   */
+  refusedLogThrottle?: LogThrottleOptions;
   /**
    * When the client is answered: see {@linkcode decideResponse}.
    * @default "first"
@@ -69,6 +81,9 @@ export class Fanout {
   readonly #ackTimeoutMs: number;
   readonly #ackMemoryBuffer: boolean;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #refusedLogThrottle: LogThrottleOptions;
+  /** One throttle per backend that answered a write 4xx, made at the first. */
+  readonly #refusedThrottles = new Map<string, LogThrottle>();
 
   /**
    * @param backends Every backend a batch goes to, in config order.
@@ -83,7 +98,9 @@ export class Fanout {
       ack = "first",
       ackTimeoutMs = 10_000,
       ackMemoryBuffer = false,
+      refusedLogThrottle = {},
     } = options;
+    this.#refusedLogThrottle = refusedLogThrottle;
     this.#ack = ack;
     this.#ackTimeoutMs = ackTimeoutMs;
     this.#ackMemoryBuffer = ackMemoryBuffer;
@@ -182,28 +199,113 @@ export class Fanout {
   }
 
   #report(backend: Backend, result: BackendResult): void {
-    const serverError = result.kind === "response" && result.status >= 500;
-    if (result.kind !== "failure" && !serverError) return;
+    if (result.kind === "response") {
+      if (result.status < 400) return;
+      if (result.status < 500) {
+        this.#reportRefused(backend, result);
+        return;
+      }
+    } else if (result.kind !== "failure") {
+      return;
+    }
     let suppressed = 0;
     if (this.#logThrottle !== null) {
       suppressed = this.#logThrottle.admit();
       if (suppressed < 0) return;
     }
-    const more = suppressed > 0
-      ? ` (${suppressed} similar lines left out before this one)`
-      : "";
+    const more = leftOut(suppressed);
     if (result.kind === "failure") {
       this.#logger.error(this.#failureMessage + more, {
         relay: this.#relay,
         backend: backend.name,
         error: result.error.message,
       });
-    } else if (result.kind === "response") {
-      this.#logger.error(
-        '5xx response for relay "{relay}" backend "{backend}": {status}' +
-          more,
-        { relay: this.#relay, backend: backend.name, status: result.status },
-      );
+      return;
     }
+    // The original's line, with the backend's reason after it: when the
+    // backend was already down, no other line says why it failed this time.
+    const body = describeBody(result.body);
+    this.#logger.error(
+      (body === ""
+        ? '5xx response for relay "{relay}" backend "{backend}": {status}'
+        : '5xx response for relay "{relay}" backend "{backend}": {status}: {body}') +
+        more,
+      {
+        relay: this.#relay,
+        backend: backend.name,
+        status: result.status,
+        body,
+      },
+    );
   }
+
+  /**
+   * A backend refused a write (4xx): it misses that write whatever the
+   * client is answered, so the backends now differ. Logged at warning,
+   * throttled per backend: a client sending to a database one backend lacks
+   * would otherwise log every write.
+   */
+  #reportRefused(backend: Backend, result: BackendResponse): void {
+    let throttle = this.#refusedThrottles.get(backend.name);
+    if (throttle === undefined) {
+      throttle = new LogThrottle(this.#refusedLogThrottle);
+      this.#refusedThrottles.set(backend.name, throttle);
+    }
+    const suppressed = throttle.admit();
+    if (suppressed < 0) return;
+    const body = describeBody(result.body);
+    this.#logger.warn(
+      REFUSED_MESSAGES[(body === "" ? 0 : 1) + (suppressed > 0 ? 2 : 0)]!,
+      {
+        relay: this.#relay,
+        backend: backend.name,
+        status: result.status,
+        body,
+        suppressed,
+      },
+    );
+  }
+}
+
+/**
+ * The lines of {@linkcode Fanout}'s 4xx report: without and with the
+ * backend's answer, then the same with the count a throttle left out.
+ */
+const REFUSED_MESSAGES = [
+  '4xx response for relay "{relay}" backend "{backend}": {status}; the backend refused this write, other backends may have stored it',
+  '4xx response for relay "{relay}" backend "{backend}": {status}: {body}; the backend refused this write, other backends may have stored it',
+  '4xx response for relay "{relay}" backend "{backend}": {status}; the backend refused this write, other backends may have stored it ({suppressed} similar lines left out before this one)',
+  '4xx response for relay "{relay}" backend "{backend}": {status}: {body}; the backend refused this write, other backends may have stored it ({suppressed} similar lines left out before this one)',
+] as const;
+
+/** The end of a throttled line: how many were left out before it. */
+function leftOut(suppressed: number): string {
+  return suppressed > 0
+    ? ` (${suppressed} similar lines left out before this one)`
+    : "";
+}
+
+/** Longest part of a backend's answer quoted in a log line, in characters. */
+const MAX_BODY_CHARS = 256;
+
+const decoder = new TextDecoder();
+
+/**
+ * A backend's answer as a log line may quote it: on one line, cut at
+ * {@linkcode MAX_BODY_CHARS} characters, and with the value of every `p=`
+ * (a client's password in a URL the backend echoes) hidden.
+ *
+ * @param body The response body.
+ * @returns The text, or `""` for an empty body.
+ */
+export function describeBody(body: Uint8Array): string {
+  if (body.length === 0) return "";
+  // Enough bytes for MAX_BODY_CHARS characters of any width.
+  const read = MAX_BODY_CHARS * 4;
+  const text = redactPasswords(
+    decoder.decode(body.subarray(0, read)).replace(/\s+/g, " ").trim(),
+  );
+  return text.length > MAX_BODY_CHARS || body.length > read
+    ? `${text.slice(0, MAX_BODY_CHARS)}… (${body.length} bytes)`
+    : text;
 }

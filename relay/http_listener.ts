@@ -16,12 +16,14 @@ import type { WriteBatch } from "./batch.ts";
 import type { Decision } from "./response_rule.ts";
 import {
   LineProtocolError,
+  MAX_ERROR_TEXT,
   type NormalizedLines,
   normalizeLines,
   parsePrecision,
   type Precision,
 } from "./line_protocol.ts";
 import type { Logger } from "./log.ts";
+import { LogThrottle, type LogThrottleOptions } from "./log_throttle.ts";
 import {
   firstValues,
   parseWriteQuery,
@@ -35,7 +37,11 @@ import {
   BodyTooLargeError,
   readBody,
 } from "./body_reader.ts";
-import type { ClientAuth, ClientCredentials } from "./client_auth.ts";
+import {
+  type ClientAuth,
+  type ClientCredentials,
+  presentedUser,
+} from "./client_auth.ts";
 import { partialWriteMessage } from "./partial_write.ts";
 import {
   type CountedPath,
@@ -60,6 +66,24 @@ export interface WriteTarget {
 }
 
 /**
+ * What the listener knows of a request's connection: `Deno.serve`'s handler
+ * info, or what a test passes.
+ */
+export interface ClientInfo {
+  /** The client's address. */
+  readonly remoteAddr: Deno.Addr;
+}
+
+/**
+ * A listener's request handler: `Deno.serve`'s handler shape, the
+ * connection info optional (without it the client is logged as `unknown`).
+ */
+export type HttpHandler = (
+  request: Request,
+  info?: ClientInfo,
+) => Promise<Response>;
+
+/**
  * Answers the admin paths (`/health`, `/status`, `/metrics`): a response,
  * or `null` for a path it does not serve.
  */
@@ -78,7 +102,11 @@ export type QueryHandler = (request: Request) => Promise<Response>;
 export interface HttpHandlerOptions {
   /** The listener's name, for logs. */
   name: string;
-  /** Where client mistakes are logged (at debug level). */
+  /**
+   * Where refused requests are logged: client mistakes at debug level,
+   * load shedding and undelivered writes at warning level, the relay's own
+   * failures at error level.
+   */
   logger: Logger;
   /**
    * `rp` forwarded when the client sends none.
@@ -158,6 +186,14 @@ export interface HttpHandlerOptions {
    * @default {false}
    */
   partialWrites?: boolean;
+  /**
+   * How often each kind of warning about refused writes (429 and 503 from
+   * the limits, 503 for undelivered writes) and each error is logged: at
+   * most `burst` lines per `intervalMs`, the next one saying how many were
+   * left out. Client mistakes (debug) are not limited.
+   * @default {{ burst: 5, intervalMs: 10000 }}
+   */
+  logThrottle?: LogThrottleOptions;
 }
 
 /** The paths an {@linkcode AdminHandler} may answer. */
@@ -256,12 +292,95 @@ function splitTarget(url: string): { path: string; query: string } {
 }
 
 /**
+ * A client's address as log lines name it: `127.0.0.1:50432`,
+ * `[::1]:50432`, a Unix socket's path.
+ *
+ * @param addr The address.
+ * @returns The address as text.
+ */
+export function formatAddress(addr: Deno.Addr): string {
+  if ("hostname" in addr) {
+    return addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+  }
+  if ("path" in addr) return addr.path === "" ? addr.transport : addr.path;
+  return addr.transport;
+}
+
+/** Longest request path quoted in a log line, in characters. */
+const MAX_LOGGED_PATH = 100;
+/** Longest user name quoted in a log line, in characters. */
+const MAX_LOGGED_USER = 64;
+
+/**
+ * Control characters, and the characters that reorder or break what a
+ * terminal shows (line separators, bidirectional overrides).
+ */
+const UNPRINTABLE =
+  // deno-lint-ignore no-control-regex -- finding them is the point
+  /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Client-sent text made safe for one log line: cut to `max` characters
+ * (`…` marks the cut), then control and layout characters written as
+ * `\xNN` or `\uNNNN`, so a line of junk cannot forge log lines or colour a
+ * terminal.
+ *
+ * @example Usage
+ * ```ts
+ * import { printable } from "./http_listener.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(printable("cpu\tvalue=\x1b[31m", 100), "cpu\\x09value=\\x1b[31m");
+ * assert.equal(printable("abcdef", 3), "abc…");
+ * ```
+ *
+ * @param text The text as the client sent it.
+ * @param max Most characters kept.
+ * @returns The text to log.
+ */
+export function printable(text: string, max: number): string {
+  let cut = text;
+  if (cut.length > max) {
+    // Never split a surrogate pair.
+    const end = /[\ud800-\udbff]/.test(cut[max - 1] ?? "") ? max - 1 : max;
+    cut = `${cut.slice(0, end)}…`;
+  }
+  return cut.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** An error's message, or what was thrown as text. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** "(N similar lines left out before this one)", or nothing. */
+function leftOut(suppressed: number): string {
+  return suppressed > 0
+    ? ` (${suppressed} similar lines left out before this one)`
+    : "";
+}
+
+/**
  * Creates the request handler of one HTTP listener: `/write` and `/ping` as
  * the original relay, `/api/v2/write` (InfluxDB 2.x) and `/api/v3/write_lp`
  * (InfluxDB 3) writes turned into batches with the same v1 query plus the
  * client's {@linkcode WriteBatch.destination}, the admin paths when an
  * admin handler is given, and `/query` when a query handler is given. Every
  * answer is counted by path and status.
+ *
+ * Every request the listener itself refuses is logged with the client's
+ * address (from the handler's connection info), method, path and answer:
+ * client mistakes at debug level, writes refused by a limit and writes not
+ * stored as required at warning level (throttled), the relay's own failures
+ * at error level. Nothing is built for a log line whose level is off, and
+ * nothing at all for a request that succeeds.
  *
  * @param target The fan-out writes go to.
  * @param options Listener name, logger, default retention policy, clock,
@@ -271,7 +390,7 @@ function splitTarget(url: string): { path: string; query: string } {
 export function createHttpHandler(
   target: WriteTarget,
   options: HttpHandlerOptions,
-): (request: Request) => Promise<Response> {
+): HttpHandler {
   const {
     name,
     logger,
@@ -288,7 +407,13 @@ export function createHttpHandler(
     authAdminEndpoints = true,
     forwardCredentials = false,
     partialWrites = false,
+    logThrottle = {},
   } = options;
+  // Each kind has its own throttle, so one flood cannot hide another.
+  const shedRateThrottle = new LogThrottle(logThrottle);
+  const shedConcurrencyThrottle = new LogThrottle(logThrottle);
+  const undeliveredThrottle = new LogThrottle(logThrottle);
+  const failureThrottle = new LogThrottle(logThrottle);
   // Credentials the relay checked stay here unless told otherwise.
   const stripCredentials = auth !== null && !forwardCredentials;
   // Clients repeat the same few query strings; parsing once each is enough.
@@ -322,6 +447,169 @@ export function createHttpHandler(
       cache.set(raw, parsed);
     }
     return parsed;
+  }
+
+  // Log lines about refused requests. Each is built only when its level is
+  // on; none is built for a request that succeeds.
+
+  /** Who asked what, and the answer: the tail of every such line. */
+  function requestValues(
+    request: Request,
+    info: ClientInfo | undefined,
+    status: number,
+  ): Record<string, unknown> {
+    const addr = info?.remoteAddr;
+    return {
+      relay: name,
+      status,
+      method: request.method,
+      path: printable(splitTarget(request.url).path, MAX_LOGGED_PATH),
+      client: addr === undefined ? "unknown" : formatAddress(addr),
+    };
+  }
+
+  /** Logs a write refused for what the client sent (debug). */
+  function rejectedWrite(
+    request: Request,
+    info: ClientInfo | undefined,
+    status: number,
+    error: string,
+  ): void {
+    if (!logger.isEnabledFor("debug")) return;
+    logger.debug(
+      'Rejected write on relay "{relay}": {error}; answered {status} to {method} {path} from {client}',
+      { ...requestValues(request, info, status), error },
+    );
+  }
+
+  /** Logs a write refused for one bad line, quoting the line (debug). */
+  function rejectedLine(
+    request: Request,
+    info: ClientInfo | undefined,
+    error: LineProtocolError,
+  ): void {
+    if (!logger.isEnabledFor("debug")) return;
+    if (error.text === "") {
+      rejectedWrite(request, info, 400, error.message);
+      return;
+    }
+    logger.debug(
+      "Rejected write on relay \"{relay}\": {error}: '{line}'; answered {status} to {method} {path} from {client}",
+      {
+        ...requestValues(request, info, 400),
+        error: error.message,
+        // Already cut to MAX_ERROR_TEXT characters and a "…".
+        line: printable(error.text, MAX_ERROR_TEXT + 1),
+      },
+    );
+  }
+
+  /** Logs the bad lines left out of a partial write (debug). */
+  function rejectedLines(
+    request: Request,
+    info: ClientInfo | undefined,
+    status: number,
+    lines: NormalizedLines,
+  ): void {
+    if (!logger.isEnabledFor("debug")) return;
+    const error = lines.firstError;
+    logger.debug(
+      "Rejected lines of a write on relay \"{relay}\": unable to parse '{line}': {error}; left out {skipped} bad line(s), forwarded {points}; answered {status} to {method} {path} from {client}",
+      {
+        ...requestValues(request, info, status),
+        line: printable(error?.text ?? "", MAX_ERROR_TEXT + 1),
+        error: error?.message ?? "invalid line protocol",
+        skipped: lines.skipped,
+        points: lines.points,
+      },
+    );
+  }
+
+  /** Logs a request refused by authentication or routing (debug). */
+  function refusedRequest(
+    request: Request,
+    info: ClientInfo | undefined,
+    status: number,
+    error: string,
+    credentials: ClientCredentials | null = null,
+  ): void {
+    if (!logger.isEnabledFor("debug")) return;
+    const user = credentials === null ? null : presentedUser(credentials);
+    const values = { ...requestValues(request, info, status), error };
+    if (user === null) {
+      logger.debug(
+        'Refused request on relay "{relay}": {error}; answered {status} to {method} {path} from {client}',
+        values,
+      );
+    } else {
+      logger.debug(
+        'Refused request on relay "{relay}": {error} for user "{user}"; answered {status} to {method} {path} from {client}',
+        { ...values, user: printable(user, MAX_LOGGED_USER) },
+      );
+    }
+  }
+
+  /** Logs a write refused by a limit (warning, throttled per limit). */
+  function shedLoad(
+    request: Request,
+    info: ClientInfo | undefined,
+    refusal: Refusal,
+  ): void {
+    if (!logger.isEnabledFor("warning")) return;
+    const throttle = refusal.status === 429
+      ? shedRateThrottle
+      : shedConcurrencyThrottle;
+    const suppressed = throttle.admit();
+    if (suppressed < 0) return;
+    logger.warn(
+      'Shedding load on relay "{relay}": {error}; answered {status} to {method} {path} from {client}{more}',
+      {
+        ...requestValues(request, info, refusal.status),
+        error: refusal.message,
+        more: leftOut(suppressed),
+        suppressed,
+      },
+    );
+  }
+
+  /** Logs a write no backend stored as required (warning, throttled). */
+  function undelivered(
+    request: Request,
+    info: ClientInfo | undefined,
+    error: string,
+  ): void {
+    if (!logger.isEnabledFor("warning")) return;
+    const suppressed = undeliveredThrottle.admit();
+    if (suppressed < 0) return;
+    logger.warn(
+      'Failed write on relay "{relay}": {error}; answered {status} to {method} {path} from {client}{more}',
+      {
+        ...requestValues(request, info, 503),
+        error,
+        more: leftOut(suppressed),
+        suppressed,
+      },
+    );
+  }
+
+  /** Logs a request the relay failed to answer (error, throttled). */
+  function failedRequest(
+    request: Request,
+    info: ClientInfo | undefined,
+    error: unknown,
+  ): void {
+    if (!logger.isEnabledFor("error")) return;
+    const suppressed = failureThrottle.admit();
+    if (suppressed < 0) return;
+    logger.error(
+      'Cannot answer a request on relay "{relay}": {error}; answered {status} to {method} {path} from {client}{more}',
+      {
+        ...requestValues(request, info, 500),
+        error: String(error),
+        more: leftOut(suppressed),
+        suppressed,
+      },
+    );
   }
 
   /** `db`/`rp` of a v2 bucket or v3 database, as v1 backends get them. */
@@ -386,6 +674,7 @@ export function createHttpHandler(
    */
   async function readLines(
     request: Request,
+    info: ClientInfo | undefined,
     precision: Precision,
     now: bigint,
     fail: ErrorResponder,
@@ -397,32 +686,37 @@ export function createHttpHandler(
         timeoutMs: readTimeoutMs,
       });
     } catch (error) {
-      logger.debug('Cannot read request body on relay "{relay}": {error}', {
-        relay: name,
-        error: String(error),
-      });
-      if (error instanceof BodyTooLargeError) return fail(413, TOO_LARGE);
-      if (error instanceof BodyTimeoutError) {
-        return fail(408, "timeout reading request body");
-      }
-      return fail(500, "problem reading request body");
+      // Too large or too slow is the client's doing; so is a body that
+      // breaks off (the client went away), answered 500 as the original.
+      const [status, message] = error instanceof BodyTooLargeError
+        ? [413, TOO_LARGE]
+        : error instanceof BodyTimeoutError
+        ? [408, "timeout reading request body"]
+        : [500, "problem reading request body"];
+      rejectedWrite(
+        request,
+        info,
+        status,
+        error instanceof BodyTooLargeError || error instanceof BodyTimeoutError
+          ? error.message
+          : `Cannot read request body: ${messageOf(error)}`,
+      );
+      return fail(status, message);
     }
     stats.countBytes(body.length);
     if (request.headers.get("content-encoding") === "gzip") {
       try {
         body = await decodeGzip(body, { maxBytes: maxDecompressedBytes });
       } catch (error) {
-        if (error instanceof GzipHeaderError) {
-          return fail(400, "unable to decode gzip body");
-        }
-        if (error instanceof GzipTooLargeError) {
-          logger.debug('Rejected write on relay "{relay}": {error}', {
-            relay: name,
-            error: error.message,
-          });
-          return fail(413, TOO_LARGE);
-        }
-        return fail(500, "problem reading request body");
+        // A damaged or truncated stream is the client's too (500, as the
+        // original answers it).
+        const [status, message] = error instanceof GzipHeaderError
+          ? [400, "unable to decode gzip body"]
+          : error instanceof GzipTooLargeError
+          ? [413, TOO_LARGE]
+          : [500, "problem reading request body"];
+        rejectedWrite(request, info, status, messageOf(error));
+        return fail(status, message);
       }
     }
     try {
@@ -433,16 +727,11 @@ export function createHttpHandler(
       });
       if (lines.skipped > 0) {
         stats.countParseError();
-        logger.debug('Rejected lines of a write on relay "{relay}": {error}', {
-          relay: name,
-          error: partialWriteMessage(lines),
-        });
         // Nothing valid: the whole write is rejected, as InfluxDB does.
         if (lines.points === 0) {
-          return fail(
-            400,
-            `unable to parse points: ${lines.firstError?.message ?? ""}`,
-          );
+          const error = lines.firstError;
+          if (error !== null) rejectedLine(request, info, error);
+          return fail(400, `unable to parse points: ${error?.message ?? ""}`);
         }
       }
       stats.countPoints(lines.points);
@@ -450,10 +739,7 @@ export function createHttpHandler(
     } catch (error) {
       if (!(error instanceof LineProtocolError)) throw error;
       stats.countParseError();
-      logger.debug('Rejected write on relay "{relay}": {error}', {
-        relay: name,
-        error: error.message,
-      });
+      rejectedLine(request, info, error);
       return fail(400, `unable to parse points: ${error.message}`);
     }
   }
@@ -483,16 +769,15 @@ export function createHttpHandler(
   /** The 401 for a request whose credentials were refused, or `null`. */
   function unauthorized(
     request: Request,
+    info: ClientInfo | undefined,
     rawQuery: string,
     v1: boolean,
   ): Response | null {
     if (auth === null) return null;
-    const failure = auth.check(credentials(request, rawQuery));
+    const presented = credentials(request, rawQuery);
+    const failure = auth.check(presented);
     if (failure === null) return null;
-    logger.debug('Refused request on relay "{relay}": {error}', {
-      relay: name,
-      error: failure,
-    });
+    refusedRequest(request, info, 401, failure, presented);
     return v1
       ? jsonError(401, failure, CHALLENGE)
       : v2Error(401, "unauthorized access", CHALLENGE);
@@ -510,16 +795,20 @@ export function createHttpHandler(
    */
   async function guarded(
     request: Request,
+    info: ClientInfo | undefined,
     rawQuery: string,
     api: "v1" | "v2",
     run: () => Promise<Response>,
   ): Promise<Response> {
     const fail = api === "v1" ? jsonError : v2Error;
-    const refusedAuth = unauthorized(request, rawQuery, api === "v1");
+    const refusedAuth = unauthorized(request, info, rawQuery, api === "v1");
     if (refusedAuth !== null) return refusedAuth;
     if (admission === null) return await run();
     const refusal = admission.enter();
-    if (refusal !== null) return refused(refusal, fail);
+    if (refusal !== null) {
+      shedLoad(request, info, refusal);
+      return refused(refusal, fail);
+    }
     try {
       return await run();
     } finally {
@@ -527,24 +816,48 @@ export function createHttpHandler(
     }
   }
 
-  /** The answer to a forwarded write: a partial write, or the decision's. */
+  /**
+   * The answer to a forwarded write: a partial write, or the decision's.
+   * Logs the lines left out, and a 503 of the relay's own.
+   */
   function answer(
+    request: Request,
+    info: ClientInfo | undefined,
     decision: Decision,
     lines: NormalizedLines,
     fail: ErrorResponder,
   ): Response {
-    if (lines.skipped > 0 && decision.kind === "accepted") {
-      return fail(400, partialWriteMessage(lines));
+    let response: Response;
+    if (decision.kind === "accepted") {
+      if (lines.skipped === 0) return new Response(null, { status: 204 });
+      response = fail(400, partialWriteMessage(lines));
+    } else if (decision.kind === "forward") {
+      response = respond(decision, fail);
+    } else {
+      const message = undeliveredMessage(decision);
+      undelivered(request, info, message);
+      response = fail(503, message);
     }
-    return respond(decision, fail);
+    if (lines.skipped > 0) {
+      rejectedLines(request, info, response.status, lines);
+    }
+    return response;
   }
 
-  async function write(request: Request, rawQuery: string): Promise<Response> {
+  async function write(
+    request: Request,
+    info: ClientInfo | undefined,
+    rawQuery: string,
+  ): Promise<Response> {
     const start = clock();
     const query = writeQuery(rawQuery);
-    if (query.db === "") return jsonError(400, "missing parameter: db");
+    if (query.db === "") {
+      rejectedWrite(request, info, 400, "missing parameter: db");
+      return jsonError(400, "missing parameter: db");
+    }
     const lines = await readLines(
       request,
+      info,
       parsePrecision(query.precision),
       start,
       jsonError,
@@ -556,20 +869,25 @@ export function createHttpHandler(
       body: lines.body,
       points: lines.points,
     });
-    return answer(decision, lines, jsonError);
+    return answer(request, info, decision, lines, jsonError);
   }
 
   /** `/api/v2/write` and `/api/v3/write_lp`, once the method is POST. */
   async function writeNewApi(
     request: Request,
+    info: ClientInfo | undefined,
     parsed: ParsedTarget,
   ): Promise<Response> {
     const start = clock();
     const { error } = parsed;
-    if (error !== null) return v2Error(error.status, error.message);
+    if (error !== null) {
+      rejectedWrite(request, info, error.status, error.message);
+      return v2Error(error.status, error.message);
+    }
     const auto = parsed.precision === "auto";
     const lines = await readLines(
       request,
+      info,
       auto ? "n" : parsed.precision as Precision,
       start,
       v2Error,
@@ -582,7 +900,7 @@ export function createHttpHandler(
       points: lines.points,
       destination: parsed.destination,
     });
-    return answer(decision, lines, v2Error);
+    return answer(request, info, decision, lines, v2Error);
   }
 
   /** Counts the answer to a request on `path`, and returns it. */
@@ -591,14 +909,35 @@ export function createHttpHandler(
     return response;
   }
 
-  return async function handle(request: Request): Promise<Response> {
+  /** Logs and counts a request refused by its method or path. */
+  function misrouted(
+    request: Request,
+    info: ClientInfo | undefined,
+    path: CountedPath,
+    response: Response,
+    error: string,
+  ): Response {
+    refusedRequest(request, info, response.status, error);
+    return counted(path, response);
+  }
+
+  async function route(
+    request: Request,
+    info: ClientInfo | undefined,
+  ): Promise<Response> {
     const { path, query } = splitTarget(request.url);
     const method = request.method;
     if (path === "/write") {
       if (method === "POST") {
         return counted(
           path,
-          await guarded(request, query, "v1", () => write(request, query)),
+          await guarded(
+            request,
+            info,
+            query,
+            "v1",
+            () => write(request, info, query),
+          ),
         );
       }
       if (method === "OPTIONS") {
@@ -608,17 +947,23 @@ export function createHttpHandler(
         );
       }
       if (method === "HEAD") {
-        return counted(
+        return misrouted(
+          request,
+          info,
           path,
           new Response(null, {
             status: 405,
             headers: { Allow: "POST", ...JSON_HEADERS },
           }),
+          "invalid write method",
         );
       }
-      return counted(
+      return misrouted(
+        request,
+        info,
         path,
         jsonError(405, "invalid write method", { Allow: "POST" }),
+        "invalid write method",
       );
     }
     if (path === "/ping" && (method === "GET" || method === "HEAD")) {
@@ -635,9 +980,10 @@ export function createHttpHandler(
       if (method === "POST") {
         return counted(
           path,
-          await guarded(request, query, "v2", () =>
+          await guarded(request, info, query, "v2", () =>
             writeNewApi(
               request,
+              info,
               v2
                 ? parsedTarget(v2Targets, query, parseV2Target)
                 : parsedTarget(v3Targets, query, parseV3Target),
@@ -650,18 +996,21 @@ export function createHttpHandler(
           new Response(null, { status: 204, headers: { Allow: "POST" } }),
         );
       }
-      return counted(
+      return misrouted(
+        request,
+        info,
         path,
         v2Error(405, "method not allowed", { Allow: "POST" }),
+        "method not allowed",
       );
     }
     if (path === "/query" && answerQuery !== null) {
-      const refusedAuth = unauthorized(request, query, true);
+      const refusedAuth = unauthorized(request, info, query, true);
       return counted(path, refusedAuth ?? await answerQuery(request));
     }
     if (admin !== null && ADMIN_PATHS.has(path)) {
       if (authAdminEndpoints) {
-        const refusedAuth = unauthorized(request, query, true);
+        const refusedAuth = unauthorized(request, info, query, true);
         if (refusedAuth !== null) {
           return counted(countedPath(path), refusedAuth);
         }
@@ -669,11 +1018,43 @@ export function createHttpHandler(
       const answer = admin(request, path);
       if (answer !== null) return counted(countedPath(path), await answer);
     }
-    return counted(
+    return misrouted(
+      request,
+      info,
       countedPath(path),
       jsonError(404, "invalid write endpoint"),
+      "invalid write endpoint",
     );
+  }
+
+  return async function handle(
+    request: Request,
+    info?: ClientInfo,
+  ): Promise<Response> {
+    try {
+      return await route(request, info);
+    } catch (error) {
+      // A bug of the relay's, not the client's: answered as Deno.serve's
+      // onError would, but logged and counted.
+      failedRequest(request, info, error);
+      return counted(
+        countedPath(splitTarget(request.url).path),
+        jsonError(500, `internal error: ${String(error)}`),
+      );
+    }
   };
+}
+
+/** The relay's own 503 for a write not stored as required. */
+function undeliveredMessage(
+  decision: Extract<Decision, { kind: "unavailable" | "insufficient" }>,
+): string {
+  if (decision.kind === "insufficient") {
+    return `unable to write points: stored on ${decision.stored} of ${decision.backends} backends, ack = "${decision.ack}" needs ${decision.needed}`;
+  }
+  return decision.reason === undefined
+    ? "unable to write points"
+    : `unable to write points: ${decision.reason}`;
 }
 
 /**
@@ -685,17 +1066,8 @@ function respond(decision: Decision, fail: ErrorResponder): Response {
     case "accepted":
       return new Response(null, { status: 204 });
     case "unavailable":
-      return fail(
-        503,
-        decision.reason === undefined
-          ? "unable to write points"
-          : `unable to write points: ${decision.reason}`,
-      );
     case "insufficient":
-      return fail(
-        503,
-        `unable to write points: stored on ${decision.stored} of ${decision.backends} backends, ack = "${decision.ack}" needs ${decision.needed}`,
-      );
+      return fail(503, undeliveredMessage(decision));
     case "forward": {
       const { status, body, contentType } = decision.response;
       const headers: Record<string, string> = {};
@@ -725,7 +1097,10 @@ export interface ServeHttpOptions {
 }
 
 /**
- * Serves a handler with `Deno.serve`.
+ * Serves a handler with `Deno.serve`. The handler gets each request's
+ * connection info; a handler made by {@linkcode createHttpHandler} and
+ * called (without awaiting first) through wrappers that pass only the
+ * request still finds it, for its log lines.
  *
  * @param handler The listener's request handler.
  * @param options Address and TLS material.
@@ -733,7 +1108,7 @@ export interface ServeHttpOptions {
  * @throws When the address cannot be bound or the TLS material is invalid.
  */
 export function serveHttp(
-  handler: (request: Request) => Promise<Response>,
+  handler: HttpHandler,
   options: ServeHttpOptions,
 ): Deno.HttpServer<Deno.NetAddr> {
   const { hostname, port, combinedPem, cert, key, onListen = () => {} } =

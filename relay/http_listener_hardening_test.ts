@@ -20,7 +20,13 @@ const NOW = 1_700_000_000_123_456_789n;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-const silent = { debug() {} } as unknown as Logger;
+/** A logger with every level off, as a real one at `--log-level fatal`. */
+const silent = {
+  isEnabledFor: () => false,
+  debug() {},
+  warn() {},
+  error() {},
+} as unknown as Logger;
 
 function recorder(decision: Decision = { kind: "accepted" }) {
   const batches: WriteBatch[] = [];

@@ -8,7 +8,13 @@ const target: WriteTarget = {
   write: () => Promise.resolve({ kind: "accepted" }),
 };
 
-const silent = { debug() {} } as unknown as Logger;
+/** A logger with every level off, as a real one at `--log-level fatal`. */
+const silent = {
+  isEnabledFor: () => false,
+  debug() {},
+  warn() {},
+  error() {},
+} as unknown as Logger;
 
 Deno.test("createHttpHandler() answers /query 404 invalid write endpoint without a query handler", async () => {
   const handle = createHttpHandler(target, { name: "t", logger: silent });

@@ -188,12 +188,12 @@ function defineAll(f: Families): void {
   f.define(
     `${P}dropped_batches_total`,
     "counter",
-    "Writes a backend will never get, by reason: rejected (4xx on retry), expired (buffer-max-age), overflow (drop-oldest), full (buffer full), unbuffered (failed, no retry buffer), send_error (UDP send failed).",
+    "Writes a backend will never get, by reason: rejected (4xx on retry), expired (buffer-max-age), overflow (drop-oldest), full (buffer full), damaged (spool record skipped as damaged at start), unbuffered (failed, no retry buffer), send_error (UDP send failed).",
   );
   f.define(
     `${P}dropped_points_total`,
     "counter",
-    "Points in writes a backend will never get (all reasons).",
+    "Points in writes a backend will never get (all reasons but damaged, whose points are unknown).",
   );
   f.define(
     `${P}udp_datagrams_sent_total`,

@@ -68,6 +68,8 @@ Deno.test("formatRelayMetrics() exposes each backend's state, writes, latency, b
       `influxdb_relay_buffer_delivered_batches_total{${a}} 4`,
       `influxdb_relay_buffer_retries_total{${a}} 9`,
       `influxdb_relay_dropped_batches_total{${a},reason="expired"} 1`,
+      // Spool records skipped as damaged at start; their points are unknown.
+      `influxdb_relay_dropped_batches_total{${a},reason="damaged"} 2`,
       `influxdb_relay_dropped_points_total{${a}} 10`,
       // An unbuffered backend's failed writes are lost for it.
       `influxdb_relay_dropped_batches_total{${b},reason="unbuffered"} 1`,

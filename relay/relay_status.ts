@@ -27,6 +27,11 @@ export interface DroppedWrites {
   readonly overflow: number;
   /** Refused because the buffer was full (`reject` policy). */
   readonly full: number;
+  /**
+   * Skipped as damaged when its disk spool was opened (points unknown, so
+   * not in {@linkcode BufferStatus.droppedPoints}).
+   */
+  readonly damaged: number;
 }
 
 /** One output's retry buffer. */
@@ -49,7 +54,7 @@ export interface BufferStatus {
   readonly retries: number;
   /** Writes dropped, by reason. */
   readonly dropped: DroppedWrites;
-  /** Points in dropped writes. */
+  /** Points in dropped writes (all reasons but `damaged`). */
   readonly droppedPoints: number;
 }
 

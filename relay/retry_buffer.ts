@@ -17,7 +17,7 @@ import type {
   BackendResult,
 } from "./backend.ts";
 import type { WriteBatch } from "./batch.ts";
-import { type BatchQueue, BufferFullError } from "./batch_queue.ts";
+import type { BatchQueue } from "./batch_queue.ts";
 import type { Logger } from "./log.ts";
 
 /** Options for {@linkcode RetryBuffer}. */
@@ -90,8 +90,13 @@ export interface RetryBufferStats {
     overflow: number;
     /** Refused because the buffer was full (`reject` policy). */
     full: number;
+    /**
+     * Skipped as damaged when a disk spool was opened (bad CRC, …); their
+     * points are unknown and not in {@linkcode RetryBufferStats.droppedPoints}.
+     */
+    damaged: number;
   };
-  /** Points in dropped writes, all reasons. */
+  /** Points in dropped writes, all reasons but `damaged`. */
   droppedPoints: number;
 }
 
@@ -178,6 +183,15 @@ function failure(message: string): BackendFailure {
   return { kind: "failure", error: new Error(message) };
 }
 
+/**
+ * What a queue found damaged when it was opened: a disk spool counts the
+ * unacknowledged records it had to skip (`SpoolQueue.corrupted`); a memory
+ * queue has no such figure.
+ */
+interface DamageCount {
+  readonly corrupted?: number;
+}
+
 /** A backend with a retry queue in front of it. */
 export class RetryBuffer implements Backend {
   readonly name: string;
@@ -210,7 +224,7 @@ export class RetryBuffer implements Backend {
     queued: 0,
     delivered: 0,
     retries: 0,
-    dropped: { rejected: 0, expired: 0, overflow: 0, full: 0 },
+    dropped: { rejected: 0, expired: 0, overflow: 0, full: 0, damaged: 0 },
     droppedPoints: 0,
   };
   #worker: Promise<void> | null = null;
@@ -251,6 +265,8 @@ export class RetryBuffer implements Backend {
     this.#clock = clock;
     this.#sleep = sleep;
     this.#random = random;
+    // Records a disk spool skipped as damaged when it was opened.
+    this.#stats.dropped.damaged = (queue as DamageCount).corrupted ?? 0;
     // A spool may hold writes from before a restart.
     if (queue.length > 0) this.#startWorker();
   }
@@ -313,16 +329,13 @@ export class RetryBuffer implements Backend {
       this.#pushing--;
       this.#stats.dropped.full++;
       this.#stats.droppedPoints += batch.points;
-      if (error instanceof BufferFullError) return { kind: "failure", error };
-      // A spool that cannot write is as good as full: the backend misses
-      // this write, and the fan-out logs it.
+      // The queue's errors name the backend and the cause (buffer full, a
+      // spool that cannot write, which is as good as full): the backend
+      // misses this write, and the fan-out logs it.
       return {
         kind: "failure",
-        error: new Error(
-          `Cannot buffer the write for backend "${this.name}": ${
-            (error as Error).message
-          }`,
-          { cause: error },
+        error: error instanceof Error ? error : new Error(
+          `Cannot buffer a write for backend "${this.name}": ${String(error)}`,
         ),
       };
     }
@@ -405,6 +418,10 @@ export class RetryBuffer implements Backend {
   async #drain(): Promise<void> {
     let attempt = 0;
     let delivered = 0;
+    // Drops while this worker runs (overflow happens in write()).
+    const before = { ...this.#stats.dropped };
+    // The last delivery attempt failed in a way worth retrying.
+    let failing = false;
     while (!this.#stopped) {
       const head = await this.#queue.head(this.#maxBatchBytes);
       if (head === null) break;
@@ -440,6 +457,7 @@ export class RetryBuffer implements Backend {
         points: head.points,
       });
       const verdict = classify(result, this.#retryDatabaseNotFound);
+      failing = verdict === "retry";
       if (verdict === "retry") {
         this.#stats.retries++;
         this.#noteFailure(result);
@@ -481,11 +499,64 @@ export class RetryBuffer implements Backend {
     if (this.#queue.length === 0 && this.#failingSince !== null) {
       const seconds = Math.round((this.#clock() - this.#failingSince) / 1000);
       this.#failingSince = null;
-      this.#logger.info(
-        'Backend "{backend}" of relay "{relay}" caught up after {seconds}s: {writes} queued writes delivered',
-        { backend: this.name, relay: this.#relay, seconds, writes: delivered },
-      );
+      const { expired, rejected, overflow } = this.#stats.dropped;
+      this.#reportEmpty({
+        seconds,
+        delivered,
+        expired: expired - before.expired,
+        rejected: rejected - before.rejected,
+        overflow: overflow - before.overflow,
+        failing,
+      });
     }
+  }
+
+  /**
+   * Says why the queue is empty again: "caught up" only when the backend
+   * took queued writes; a queue emptied by drops alone says so, and whether
+   * the backend still fails.
+   */
+  #reportEmpty(episode: {
+    seconds: number;
+    delivered: number;
+    expired: number;
+    rejected: number;
+    overflow: number;
+    failing: boolean;
+  }): void {
+    const { seconds, delivered, expired, rejected, overflow, failing } =
+      episode;
+    const dropped = expired + rejected + overflow;
+    const properties = {
+      backend: this.name,
+      relay: this.#relay,
+      seconds,
+      writes: delivered,
+      dropped,
+      expired,
+      rejected,
+      overflow,
+    };
+    if (delivered > 0) {
+      this.#logger.info(
+        dropped === 0
+          ? 'Backend "{backend}" of relay "{relay}" caught up after {seconds}s: {writes} queued writes delivered'
+          : 'Backend "{backend}" of relay "{relay}" caught up after {seconds}s: {writes} queued writes delivered, {dropped} dropped',
+        properties,
+      );
+      return;
+    }
+    const why = [
+      ...(expired > 0 ? [`${expired} writes expired`] : []),
+      ...(rejected > 0 ? [`${rejected} rejected by the backend`] : []),
+      ...(overflow > 0 ? [`${overflow} dropped to make room`] : []),
+    ].join(", ") || "they were dropped";
+    this.#logger.warn(
+      failing
+        ? 'Retry buffer of relay "{relay}" backend "{backend}" is empty after {seconds}s, none of its writes delivered: {why}; the backend is still failing'
+        : 'Retry buffer of relay "{relay}" backend "{backend}" is empty after {seconds}s, none of its writes delivered: {why}',
+      { ...properties, why },
+    );
   }
 
   /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
 import type {
   Backend,
+  BackendFailure,
   BackendQueued,
   BackendResponse,
   BackendResult,
@@ -14,6 +15,7 @@ import {
   RetryBuffer,
   type RetryBufferOptions,
 } from "./retry_buffer.ts";
+import { recordingLogger } from "../tests/_recording_logger.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -330,4 +332,114 @@ Deno.test("RetryBuffer keeps a v2/v3 destination through the queue and merges on
     { query: "db=x", text: "a v=4 4\n" },
   ]);
   await buffer.close();
+});
+
+Deno.test("RetryBuffer says caught up only when the backend took queued writes", async () => {
+  const logger = recordingLogger();
+  const { buffer } = harness(
+    (_text, attempt) => attempt <= 2 ? refused : response(204),
+    { logger },
+  );
+  await delivered(await buffer.write(batch("a v=1 1\n")));
+  await buffer.close();
+  const lines = logger.logged.filter((l) => l.level === "info");
+  assert.deepEqual(lines.map((l) => l.message), [
+    'Backend "{backend}" of relay "{relay}" caught up after {seconds}s: {writes} queued writes delivered',
+  ]);
+  assert.equal(lines[0]!.properties.writes, 1);
+});
+
+Deno.test("RetryBuffer says its queue emptied by expiry while the backend still fails, not caught up", async () => {
+  const logger = recordingLogger();
+  const { buffer, backend } = harness(() => refused, {
+    logger,
+    maxAgeMs: 3_000,
+  });
+  const result = await delivered(await buffer.write(batch("a v=1 1\n")));
+  assert.equal(result.kind, "failure");
+  await buffer.close();
+  assert.ok(backend.received.length >= 2);
+  assert.ok(
+    !logger.logged.some((l) => l.message.includes("caught up")),
+    logger.logged.map((l) => l.message).join("\n"),
+  );
+  const empty = logger.logged.find((l) => l.message.includes("is empty"));
+  assert.deepEqual(empty && [empty.level, empty.message], [
+    "warning",
+    'Retry buffer of relay "{relay}" backend "{backend}" is empty after {seconds}s, none of its writes delivered: {why}; the backend is still failing',
+  ]);
+  assert.equal(empty!.properties.why, "1 writes expired");
+  assert.equal(empty!.properties.expired, 1);
+  assert.equal(empty!.properties.writes, 0);
+});
+
+Deno.test("RetryBuffer says its queue emptied by rejections without calling the backend failing", async () => {
+  const logger = recordingLogger();
+  let up = false;
+  const { buffer } = harness(() => up ? response(400, "bad") : refused, {
+    logger,
+  });
+  const queued = await buffer.write(batch("a v=1 1\n"));
+  up = true;
+  await delivered(queued);
+  await buffer.close();
+  const empty = logger.logged.find((l) => l.message.includes("is empty"));
+  assert.equal(
+    empty?.message,
+    'Retry buffer of relay "{relay}" backend "{backend}" is empty after {seconds}s, none of its writes delivered: {why}',
+  );
+  assert.equal(empty!.properties.why, "1 rejected by the backend");
+});
+
+Deno.test("RetryBuffer counts queued writes it dropped on the way to catching up", async () => {
+  const logger = recordingLogger();
+  let up = false;
+  const { buffer } = harness(
+    (text) =>
+      !up
+        ? refused
+        : text.includes("poison")
+        ? response(400, "bad")
+        : response(204),
+    { logger },
+  );
+  const poison = await buffer.write(batch("poison v=1 1\n", "db=p"));
+  const good = await buffer.write(batch("good v=1 1\n"));
+  up = true;
+  await delivered(poison);
+  await delivered(good);
+  await buffer.close();
+  const caughtUp = logger.logged.find((l) => l.message.includes("caught up"));
+  assert.equal(
+    caughtUp?.message,
+    'Backend "{backend}" of relay "{relay}" caught up after {seconds}s: {writes} queued writes delivered, {dropped} dropped',
+  );
+  assert.equal(caughtUp!.properties.writes, 1);
+  assert.equal(caughtUp!.properties.dropped, 1);
+});
+
+Deno.test("RetryBuffer passes a queue's write error through without wrapping it again", async () => {
+  const message =
+    'Cannot buffer a write for backend "b": writing to the spool "/s" failed: No space left on device (os error 28)';
+  const queue = new MemoryQueue({ maxBytes: 1 << 20 });
+  queue.push = () => Promise.reject(new Error(message));
+  const { buffer } = harness(() => refused, { queue });
+  const result = await buffer.write(batch("a v=1 1\n"));
+  assert.equal(result.kind, "failure");
+  assert.equal((result as BackendFailure).error.message, message);
+  assert.equal(buffer.stats.dropped.full, 1);
+  await buffer.close();
+});
+
+Deno.test("RetryBuffer counts the records its spool skipped as damaged", async () => {
+  const queue = Object.assign(new MemoryQueue({ maxBytes: 1 << 20 }), {
+    corrupted: 2,
+  });
+  const { buffer } = harness(() => response(204), { queue });
+  assert.equal(buffer.stats.dropped.damaged, 2);
+  assert.equal(buffer.stats.droppedPoints, 0);
+  await buffer.close();
+  const plain = harness(() => response(204));
+  assert.equal(plain.buffer.stats.dropped.damaged, 0);
+  await plain.buffer.close();
 });

@@ -39,6 +39,7 @@ import { FetchBackend } from "./fetch_backend.ts";
 import { HttpBackend } from "./http_backend.ts";
 import {
   createHttpHandler,
+  type HttpHandler,
   type HttpHandlerOptions,
   serveHttp,
 } from "./http_listener.ts";
@@ -164,7 +165,7 @@ interface RunningHttp {
 
 /** The request handler a listener's socket calls, swapped on reload. */
 interface Route {
-  handle: (request: Request) => Promise<Response>;
+  handle: HttpHandler;
 }
 
 /** An HTTPS listener's certificate chain and key, as read from its files. */
@@ -648,13 +649,11 @@ class RequestTracker {
   #idle: (() => void)[] = [];
 
   /** Wraps a handler so that its requests are counted. */
-  wrap(
-    handler: (request: Request) => Promise<Response>,
-  ): (request: Request) => Promise<Response> {
-    return async (request) => {
+  wrap(handler: HttpHandler): HttpHandler {
+    return async (request, info) => {
       this.#active++;
       try {
-        return await handler(request);
+        return await handler(request, info);
       } finally {
         if (--this.#active === 0) {
           for (const resolve of this.#idle.splice(0)) resolve();
@@ -964,7 +963,7 @@ async function startHttp(
   try {
     server = await bindRetrying(
       () =>
-        serveHttp((request) => route.handle(request), {
+        serveHttp((request, info) => route.handle(request, info), {
           hostname: config.bind.hostname,
           port: config.bind.port,
           ...(tls ?? {}),

@@ -188,8 +188,8 @@ function totals(status: RelayStatus) {
       }
       sum.queuedBytes += buffer.queuedBytes;
       sum.queuedBatches += buffer.queuedBatches;
-      const { rejected, expired, overflow, full } = buffer.dropped;
-      sum.droppedBatches += rejected + expired + overflow + full;
+      const { rejected, expired, overflow, full, damaged } = buffer.dropped;
+      sum.droppedBatches += rejected + expired + overflow + full + damaged;
       sum.droppedPoints += buffer.droppedPoints;
     }
   }

@@ -18,7 +18,7 @@ Deno.test("statusReport() adds up totals since start over every relay and output
     writes: { success: 14, clientError: 1, serverError: 1, failure: 4 },
     queuedBytes: 300,
     queuedBatches: 3,
-    droppedBatches: 3,
+    droppedBatches: 5,
     droppedPoints: 20,
     udpDatagramsReceived: 25,
     udpDatagramsDropped: 8,
@@ -44,7 +44,7 @@ Deno.test("statusReport() details each output with its state, probe, writes, buf
   });
   assert.equal(a.buffer.oldestQueuedAgeSeconds, 42);
   assert.deepEqual(a.dropped, {
-    batches: { rejected: 0, expired: 1, overflow: 0, full: 0 },
+    batches: { rejected: 0, expired: 1, overflow: 0, full: 0, damaged: 2 },
     points: 10,
   });
   assert.equal(b.probe, null);

@@ -33,6 +33,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     "relay/query_string.ts",
     "relay/gzip.ts",
     "relay/log.ts",
+    "relay/log_throttle.ts",
     "relay/timestamp_rewrite.ts",
     "relay/write_api.ts",
     "relay/http_listener_stats.ts",
@@ -43,6 +44,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   ],
   "relay/fanout.ts": [
     "relay/backend.ts",
+    "relay/backend_auth.ts",
     "relay/batch.ts",
     "relay/response_rule.ts",
     "relay/log.ts",

@@ -371,7 +371,7 @@ Deno.test("relay passes through the last 5xx when no backend succeeds", async ()
     assert.equal(res.text, "slow");
     assert.ok(
       relay.messages().some((m) =>
-        m === '5xx response for relay "test-http" backend "b0": 500'
+        m === '5xx response for relay "test-http" backend "b0": 500: fast'
       ),
       relay.messages().join("\n"),
     );
