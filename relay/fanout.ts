@@ -80,7 +80,8 @@ export class Fanout {
   readonly #ack: AckPolicy;
   readonly #ackTimeoutMs: number;
   readonly #ackMemoryBuffer: boolean;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Backend writes still running, with their backend's name. */
+  readonly #inFlight = new Map<Promise<unknown>, string>();
   readonly #refusedLogThrottle: LogThrottleOptions;
   /** One throttle per backend that answered a write 4xx, made at the first. */
   readonly #refusedThrottles = new Map<string, LogThrottle>();
@@ -119,6 +120,15 @@ export class Fanout {
   /** Number of backend writes still running (also after their client was answered). */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Backend writes still running, counted per backend name. */
+  inFlightByBackend(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const name of this.#inFlight.values()) {
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /**
@@ -185,7 +195,7 @@ export class Fanout {
         }
         arrive(result);
       });
-      this.#inFlight.add(sent);
+      this.#inFlight.set(sent, backend.name);
       sent.finally(() => this.#inFlight.delete(sent));
     }
     return promise;
@@ -194,7 +204,7 @@ export class Fanout {
   /** Resolves once every backend write started so far has finished. */
   async drain(): Promise<void> {
     while (this.#inFlight.size > 0) {
-      await Promise.allSettled([...this.#inFlight]);
+      await Promise.allSettled([...this.#inFlight.keys()]);
     }
   }
 

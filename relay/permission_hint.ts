@@ -33,8 +33,15 @@ export function withPermissionHint(
   standalone: boolean = Deno.build.standalone,
 ): string {
   if (!DENIED.test(message)) return message;
+  // Deno's own advice names only the flag; ours replaces it.
+  const bare = message
+    .replace(/, run again with the --allow-\w+ flag/g, "")
+    .replace(
+      /, specify the required permissions during compilation using `deno compile --allow-\w+`/g,
+      "",
+    );
   const advice = standalone
     ? "this binary's file access was fixed when it was built (deno task compile --read/--write/--from-config): rebuild it allowing the path, or put the file under a path it may use"
     : "run the relay with --allow-read/--allow-write covering the path (deno task start allows every path)";
-  return `${message} (${advice})`;
+  return `${bare} (${advice})`;
 }

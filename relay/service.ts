@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import type { Backend } from "./backend.ts";
 import type {
   AdminConfig,
@@ -577,9 +578,14 @@ export class RelayService {
     clearTimeout(timer);
     const abandoned = relays.reduce((n, r) => n + r.fanout.inFlight, 0);
     if (outcome === "deadline") {
+      const unfinished = relays.flatMap((relay) =>
+        [...relay.fanout.inFlightByBackend()].map(([backend, writes]) =>
+          `${writes} to "${backend}" of relay "${relay.config.name}"`
+        )
+      );
       logger.warn(
-        "Shutdown deadline of {deadlineMs}ms passed with {abandoned} backend writes unfinished",
-        { deadlineMs, abandoned },
+        "Shutdown deadline of {deadlineMs}ms passed with {abandoned} backend writes unfinished ({unfinished})",
+        { deadlineMs, abandoned, unfinished: unfinished.join(", ") },
       );
       for (const relay of relays) {
         for (const backend of relay.backends) {
@@ -1497,6 +1503,9 @@ export async function checkFiles(config: RelayConfig): Promise<string[]> {
     for (const output of listener.outputs) {
       try {
         readCaCert(output.name, new URL(output.location), output.caCert);
+        if (output.bufferPath !== null && output.bufferSizeMb > 0) {
+          await checkSpoolDir(output.name, output.bufferPath);
+        }
       } catch (error) {
         throw new StartError(
           `Cannot start HTTP relay "${listener.name}": ${
@@ -1521,6 +1530,61 @@ export async function checkFiles(config: RelayConfig): Promise<string[]> {
     }
   }
   return warnings;
+}
+
+/**
+ * Whether a spool directory could be opened, without opening it (the
+ * running relay holds its lock during a reload's check) and without
+ * creating it: the relay may write there (its permissions), the path is a
+ * directory, and a file can be made in it (or, when it is missing, in the
+ * directory above it where the start would create it).
+ *
+ * @throws {Error} Worded as the start's failure would be.
+ */
+async function checkSpoolDir(backend: string, dir: string): Promise<void> {
+  const fail = (reason: string, cause?: unknown) =>
+    new Error(
+      `Cannot open the spool of backend "${backend}" in "${dir}": ${reason}`,
+      { cause },
+    );
+  const allowed = await Deno.permissions.query({ name: "write", path: dir });
+  if (allowed.state !== "granted") {
+    throw fail(
+      `Requires write access to "${dir}", run again with the --allow-write flag`,
+    );
+  }
+  // The directory, or (when it is missing) the nearest existing directory
+  // above it, where the start would create it.
+  let target = dir;
+  while (true) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(target);
+    } catch (error) {
+      const parent = dirname(target);
+      if (!(error instanceof Deno.errors.NotFound) || parent === target) {
+        throw fail((error as Error).message, error);
+      }
+      target = parent;
+      continue;
+    }
+    if (!info.isDirectory) {
+      throw fail(`"${target}" is not a directory`);
+    }
+    break;
+  }
+  if (target !== dir) {
+    const above = await Deno.permissions.query({ name: "write", path: target });
+    // A binary allowed only the spool itself cannot try its parent.
+    if (above.state !== "granted") return;
+  }
+  try {
+    await Deno.remove(
+      await Deno.makeTempFile({ dir: target, prefix: ".check-config-" }),
+    );
+  } catch (error) {
+    throw fail((error as Error).message, error);
+  }
 }
 
 /**

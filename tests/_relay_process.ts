@@ -31,6 +31,8 @@ export interface SpawnRelayOptions {
   permissions?: readonly string[];
   /** A compiled relay binary to run instead of `deno run main.ts`. */
   executable?: string;
+  /** More arguments after `--config <path>`, e.g. `--log-format json`. */
+  args?: readonly string[];
 }
 
 /**
@@ -45,11 +47,19 @@ export async function spawnRelay(
   configPath: string,
   options: SpawnRelayOptions = {},
 ): Promise<RelayProcess> {
-  const { permissions = RELAY_PERMISSIONS, executable } = options;
+  const { permissions = RELAY_PERMISSIONS, executable, args: extra = [] } =
+    options;
   const command = executable ?? Deno.execPath();
   const args = executable === undefined
-    ? ["run", ...permissions, `${ROOT}main.ts`, "--config", configPath]
-    : ["--config", configPath];
+    ? [
+      "run",
+      ...permissions,
+      `${ROOT}main.ts`,
+      "--config",
+      configPath,
+      ...extra,
+    ]
+    : ["--config", configPath, ...extra];
   const child = new Deno.Command(command, {
     args,
     cwd: ROOT,

@@ -379,6 +379,14 @@ output = [{ name = "a", location = "https://127.0.0.1:8086/write", ca-cert = "${
         /^Cannot start HTTP relay "h": output "a": ca-cert ".*\/ca\.pem" holds no PEM certificate/,
       ],
     ];
+    await Deno.writeTextFile(`${dir}/not-a-dir`, "");
+    cases.push([
+      `[[http]]
+name = "h"
+bind-addr = "127.0.0.1:0"
+output = [{ name = "a", location = "http://127.0.0.1:8086/write", buffer-size-mb = 1, buffer-path = "${dir}/not-a-dir" }]`,
+      /^Cannot start HTTP relay "h": Cannot open the spool of backend "a" in ".*\/not-a-dir": "[^"]*not-a-dir" is not a directory/,
+    ]);
     for (const [text, expected] of cases) {
       await Deno.writeTextFile(`${dir}/relay.toml`, text);
       const result = await run(
@@ -459,6 +467,40 @@ ack-memory-buffer = true
       relay.log(),
       /\[ERR\] .*Retry buffer of relay "r" backend "down" lost 1 undelivered writes \(\d+ bytes\) at shutdown\n.*\[INF\] .*Stopped \(1 queued writes lost with memory buffers\)/,
     );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main.ts names the backends whose writes the shutdown deadline cut off", async () => {
+  await using backend = await startFakeBackend({
+    respond: () => ({ hang: true }),
+  });
+  const path = await tempConfig(`
+[[http]]
+name = "r"
+bind-addr = "127.0.0.1:0"
+output = [
+  { name = "fast", location = "${backend.url}/fast/write", timeout = "30s", health-check-interval = "0" },
+  { name = "stuck", location = "${backend.url}/write", timeout = "30s", health-check-interval = "0" },
+]
+`);
+  try {
+    await using relay = await spawnRelay(path, {
+      args: ["--shutdown-timeout", "500ms"],
+    });
+    const write = fetch(`${relay.url}/write?db=d`, {
+      method: "POST",
+      body: "m f=1 1\n",
+    }).then((response) => response.body?.cancel(), () => {});
+    await backend.waitForRequests(2);
+    assert.equal(await relay.stop("SIGTERM"), 0);
+    await write;
+    assert.match(
+      relay.log(),
+      /\[WRN\] .*Shutdown deadline of 500ms passed with 2 backend writes unfinished \(1 to "fast" of relay "r", 1 to "stuck" of relay "r"\)/,
+    );
+    assert.match(relay.log(), /Stopped \(2 backend writes abandoned\)/);
   } finally {
     await Deno.remove(path);
   }

@@ -484,6 +484,18 @@ output = [{ name = "a", location = "http://127.0.0.1:1/write", buffer-size-mb = 
       ),
     );
 
+    const checked = await runRelay(
+      ["--check-config", "--config", `${dir}/etc/relay.toml`],
+      flags,
+    );
+    assert.equal(checked.code, 1, checked.stdout);
+    assert.match(
+      checked.stderr,
+      new RegExp(
+        `^Cannot start HTTP relay "http://127.0.0.1:0": Cannot open the spool of backend "a" in "${dir}/elsewhere/a": Requires write access to "${dir}/elsewhere/a" \\(run the relay with --allow-read/--allow-write covering the path`,
+      ),
+    );
+
     const refusedSpool = await start(`${dir}/etc/relay.toml`);
     const spoolError = refusedSpool.stderr;
     assert.equal(refusedSpool.code, 1, spoolError);
