@@ -228,7 +228,8 @@ export class Fanout {
       this.#logger.error(this.#failureMessage + more, {
         relay: this.#relay,
         backend: backend.name,
-        error: result.error.message,
+        // A client's `p` is part of the forwarded URL in the message.
+        error: redactPasswords(result.error.message),
       });
       return;
     }

@@ -191,3 +191,22 @@ Deno.test("describeBody() puts a body on one line, cuts it and hides passwords a
   const wide = describeBody(encoder.encode("é".repeat(300)));
   assert.equal(wide, `${"é".repeat(256)}… (600 bytes)`);
 });
+
+Deno.test("Fanout.write() hides a client's password in the 'Problem posting' line", async () => {
+  const logger = recordingLogger();
+  const fanout = new Fanout([
+    backend("a", () => ({
+      kind: "failure",
+      error: new Error(
+        'POST "http://10.0.0.2:8086/write?db=x&p=hunter2&u=me": connect ECONNREFUSED 10.0.0.2:8086',
+      ),
+    })),
+  ], { relay: "r", logger });
+  await fanout.write(BATCH);
+  await fanout.drain();
+  assert.equal(logger.logged.length, 1);
+  assert.equal(
+    logger.logged[0]!.properties.error,
+    'POST "http://10.0.0.2:8086/write?db=x&p=[redacted]&u=me": connect ECONNREFUSED 10.0.0.2:8086',
+  );
+});
