@@ -150,6 +150,18 @@ export class BackendHealth implements WriteObserver {
   }
 
   /**
+   * A query got no answer (refused, reset, TLS error): the backend cannot
+   * be reached, as a failed probe would say, so reads and writes stop
+   * waiting for it until a probe or a write is answered. A query that was
+   * only slow is not reported here.
+   *
+   * @param error What the query's transport said.
+   */
+  queryFailed(error: string): void {
+    this.#markDown(`query failed: ${error}`, "unreachable");
+  }
+
+  /**
    * Takes the outcome of one probe: an answer below 500 marks a backend
    * that could not be reached up again; no answer or a 5xx marks it down.
    *

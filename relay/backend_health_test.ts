@@ -235,3 +235,19 @@ Deno.test("BackendHealth of a backend without retry buffer does not count failed
   );
   assert.equal(logger.logged.at(-1)!.properties.failed, 2);
 });
+
+Deno.test("BackendHealth.queryFailed() marks a backend down until a probe answers", () => {
+  const { health, logger } = buffered();
+  health.queryFailed(
+    'GET "http://b/query?q=x&p=hunter2": connect ECONNREFUSED 10.0.0.2:8086',
+  );
+  assert.equal(health.state, "down");
+  assert.equal(
+    health.snapshot().lastError,
+    'query failed: GET "http://b/query?q=x&p=[redacted]": connect ECONNREFUSED 10.0.0.2:8086',
+  );
+  assert.equal(logger.logged.length, 1);
+  assert.equal(logger.logged[0]!.level, "error");
+  health.probed({ kind: "answered", status: 204 }, 1);
+  assert.equal(health.state, "up");
+});

@@ -1175,7 +1175,15 @@ function startQueries(
         takesWrites: out.api === "v1",
         state: () => health.state,
         latencyMs: () => health.snapshot().lastProbeLatencyMs,
-        send: (query, signal) => client.send(query, signal),
+        async send(query, signal) {
+          try {
+            return await client.send(query, signal);
+          } catch (error) {
+            // No answer at all (not a query the proxy gave up on).
+            if (!signal.aborted) health.queryFailed((error as Error).message);
+            throw error;
+          }
+        },
       });
     }
   } catch (error) {
