@@ -46,7 +46,7 @@ import {
 } from "./http_listener.ts";
 import { Admission } from "./admission.ts";
 import { ClientAuth, parseCredentialFile } from "./client_auth.ts";
-import { planReload } from "./reload_plan.ts";
+import { planReload, sameConfig } from "./reload_plan.ts";
 import { QueryClient } from "./query_client.ts";
 import { QueryProxy } from "./query_proxy.ts";
 import type { QueryTarget } from "./query_target.ts";
@@ -381,6 +381,11 @@ export class RelayService {
         changes.push(`HTTP relay "${entry.name}" stopped`);
         continue;
       }
+      // Untouched by the new file: nothing to rebuild (unless it reads an
+      // auth-file, whose lines a reload reads again).
+      const untouched = entry.action === "keep" &&
+        sameConfig(old.config, config);
+      if (untouched && config.authFile === null) continue;
       const kept = entry.outputs.map((i) =>
         i === null ? null : old.outputs[i]!
       );
@@ -430,6 +435,12 @@ export class RelayService {
       this.#retirePipeline(old, retired, closing);
       const names = (list: readonly RunningOutput[]) =>
         list.map((o) => `"${o.config.name}"`).join(", ") || "none";
+      if (untouched) {
+        changes.push(
+          `HTTP relay "${entry.name}" read auth-file "${config.authFile}" again`,
+        );
+        continue;
+      }
       changes.push(
         `HTTP relay "${entry.name}" ${
           rebind ? `moved to ${replacement.info.url}` : "updated"

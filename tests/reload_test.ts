@@ -206,6 +206,19 @@ output = [${out("b", backend)}]
   assert.deepEqual(changes, [
     `HTTP relay "added" moved to http://127.0.0.1:${port} (outputs kept: "b"; started: none; retired: none)`,
   ]);
+  // Another listener added: the untouched one is not reported (or rebuilt).
+  const { changes: addedOnly } = await relay.service.reload(parseConfig(`
+[[http]]
+name = "added"
+bind-addr = "127.0.0.1:${port}"
+output = [${out("b", backend)}]
+
+[[http]]
+name = "third"
+bind-addr = "127.0.0.1:0"
+output = [${out("b", backend)}]
+`));
+  assert.deepEqual(addedOnly, ['HTTP relay "third" started']);
   const moved = await fetch(`http://127.0.0.1:${port}/write?db=x`, {
     method: "POST",
     body: "c v=2 2\n",
