@@ -4,11 +4,13 @@
  *
  * The accept/reject rules are those of the parser the original relay used
  * (influxdb1-client `models`, `ParsePointsWithPrecision`), byte for byte,
- * with one deliberate difference: unsigned integer fields (`1u`) are accepted
- * (decision D6). Valid lines are forwarded as received rather than
- * re-serialised (decision D8): leading blanks, blank lines and comments are
- * dropped, a timestamp is appended where one is missing and every line ends
- * with `\n`.
+ * with two deliberate differences: unsigned integer fields (`1u`) are
+ * accepted (decision D6), and the few lines that parser accepts but InfluxDB
+ * 1.x's storage layer then mishandles are rejected, to protect the backends
+ * (see {@linkcode LineProtocolError.reason}). Valid lines are forwarded as
+ * received rather than re-serialised (decision D8): leading blanks, blank
+ * lines and comments are dropped, a timestamp is appended where one is
+ * missing and every line ends with `\n`.
  *
  * The scanner works on bytes, allocates nothing per line on the happy path
  * and returns the input itself when nothing has to change.
@@ -75,7 +77,21 @@ export interface NormalizedLines {
 export class LineProtocolError extends SyntaxError {
   /** Physical line (from 1) on which the rejected point starts. */
   readonly line: number;
-  /** Why the point was rejected, in the original parser's words. */
+  /**
+   * Why the point was rejected, in the original parser's words; or, for a
+   * line that parser accepts but InfluxDB 1.x would store wrongly, crash on
+   * or fail on from then on (seen with 1.6.7), one of:
+   *
+   * - `field key ends with a backslash (InfluxDB 1.x would misread it)`:
+   *   the `=` after a field key follows an escaped backslash (`a\\=1`);
+   *   InfluxDB's storage walk takes that `\=` for an escaped `=`, so it
+   *   stores another field than the one parsed, answers 500, or panics and
+   *   exits (`m \\="="`).
+   * - `measurement is not valid UTF-8`: InfluxDB stores the point, but from
+   *   its next restart on answers 500 to every write that adds a field to
+   *   that shard.
+   * - `field key is not valid UTF-8`: InfluxDB answers 500.
+   */
   readonly reason: string;
   /**
    * The rejected line as text (invalid UTF-8 replaced), cut to its first
@@ -425,6 +441,8 @@ const LOWER_I = 0x69;
 const LOWER_N = 0x6e;
 const LOWER_T = 0x74;
 const LOWER_U = 0x75;
+/** Bytes from here on belong to multi-byte UTF-8 characters (or none). */
+const NON_ASCII = 0x80;
 
 /** Largest combined measurement and tag-set length (`models.MaxKeyLength`). */
 const MAX_KEY_LENGTH = 65535;
@@ -444,20 +462,27 @@ const EMPTY = new Uint8Array(0);
 /** `term` of the exact pass: no byte ends the line early. */
 const NO_TERMINATOR = -1;
 
-function byteTable(chars: string): Uint8Array {
+function byteTable(chars: string, nonAscii = false): Uint8Array {
   const table = new Uint8Array(256);
   for (let k = 0; k < chars.length; k++) table[chars.charCodeAt(k)] = 1;
+  if (nonAscii) table.fill(1, NON_ASCII);
   return table;
 }
 
 /** Bytes the original skips before a line and between sections. */
 const BLANK = byteTable(" \t\0");
-/** Bytes that end or escape within a measurement name. */
-const MEASUREMENT_STOP = byteTable(", \\\n");
+/**
+ * Bytes that end or escape within a measurement name, and the bytes of
+ * non-ASCII characters (checked for UTF-8).
+ */
+const MEASUREMENT_STOP = byteTable(", \\\n", true);
 /** Bytes that end or escape within a tag key or value. */
 const TAG_STOP = byteTable(", \\=\n");
-/** Bytes of interest in the field section outside a quoted string. */
-const FIELD_STOP = byteTable('\\"=, \n');
+/**
+ * Bytes of interest in the field section outside a quoted string, including
+ * the bytes of non-ASCII characters (field keys are checked for UTF-8).
+ */
+const FIELD_STOP = byteTable('\\"=, \n', true);
 /** Bytes of interest inside a quoted string. */
 const STRING_STOP = byteTable('\\"\n');
 const DIGIT = byteTable("0123456789");
@@ -546,6 +571,19 @@ let parsedTimestamp = false;
 let parsedLineEnd = 0;
 /** The key used escape runs longer than one backslash. */
 let keyComplex = false;
+
+// Lines the original's parser accepts but InfluxDB 1.x's storage layer
+// mishandles (bits of parseLine's `hazard`). The reasons take the place of
+// a parser reason, so they are only given when the line parses otherwise.
+const HAZARD_MEASUREMENT_UTF8 = 1;
+const HAZARD_KEY_BACKSLASH = 2;
+const HAZARD_KEY_UTF8 = 4;
+const MEASUREMENT_UTF8_REASON = "measurement is not valid UTF-8";
+const KEY_BACKSLASH_REASON =
+  "field key ends with a backslash (InfluxDB 1.x would misread it)";
+const KEY_UTF8_REASON = "field key is not valid UTF-8";
+/** Set by {@linkcode walkFields}: a key as its walk splits them is not UTF-8. */
+let walkKeyNotUtf8 = false;
 
 function fail(reason: string): false {
   failReason = reason;
@@ -639,6 +677,7 @@ function parseLine(
   keyComplex = false;
   let i = s;
   let c = 0;
+  let hazard = 0;
 
   // Measurement.
   if (buf[s] === COMMA) return fail("missing measurement");
@@ -648,11 +687,24 @@ function parseLine(
     c = buf[i]!;
     if (c === BS) {
       i = skipKeyEscape(buf, i, e, term);
+      // An escaped byte of a character is checked below, from there (the
+      // escapes are ASCII: the name is UTF-8 escaped iff it is unescaped).
+      if (buf[i - 1]! >= NON_ASCII) i--;
       continue;
     }
     if (c === LF) {
       if (term === LF) return fail("missing fields");
       i++;
+      continue;
+    }
+    if (c >= NON_ASCII) {
+      const next = utf8End(buf, i, e);
+      if (next < 0) {
+        hazard = HAZARD_MEASUREMENT_UTF8;
+        i++;
+      } else {
+        i = next;
+      }
       continue;
     }
     break;
@@ -760,7 +812,14 @@ function parseLine(
     }
     if (c === BS) {
       if (i + 1 < e) {
-        if (buf[i + 1] === term) return fail("escaped newline");
+        const next = buf[i + 1];
+        if (next === term) return fail("escaped newline");
+        // `\\=`: the original counts this `=` (the key ends with an escaped
+        // backslash), InfluxDB's storage walk (`scanTo`) takes `\=` for an
+        // escaped `=` and reads the rest of the section differently.
+        if (next === BS && buf[i + 2] === EQUALS) {
+          hazard |= HAZARD_KEY_BACKSLASH;
+        }
         irregular = true;
         i += 2;
       } else {
@@ -830,6 +889,22 @@ function parseLine(
       i++;
       continue;
     }
+    if (c >= NON_ASCII) {
+      // In a key: without escapes in the section (else `irregular`, and the
+      // walk checks the keys) each character is seen here from its start.
+      if (equals === commas) {
+        const next = utf8End(buf, i, e);
+        if (next < 0) {
+          hazard |= HAZARD_KEY_UTF8;
+          i++;
+        } else {
+          i = next;
+        }
+      } else {
+        i++;
+      }
+      continue;
+    }
     break; // unquoted space, or the terminator
   }
   if (equals === 0 || commas !== equals - 1) {
@@ -846,6 +921,11 @@ function parseLine(
   ) {
     const reason = walkFields(buf, fieldsStart, fieldsStop, keyEnd - s);
     if (reason !== null) return fail(reason);
+    // InfluxDB stores the keys as the walk splits them.
+    if (irregular) {
+      hazard = (hazard & ~HAZARD_KEY_UTF8) |
+        (walkKeyNotUtf8 ? HAZARD_KEY_UTF8 : 0);
+    }
   }
 
   // Timestamp.
@@ -861,6 +941,7 @@ function parseLine(
   parsedFieldsStart = fieldsStart;
   parsedFieldsEnd = fieldsStop;
   if (i === tsStart) {
+    if (hazard !== 0) return fail(hazardReason(hazard));
     // Also when a `\n` follows: the original ignores the rest of the line.
     parsedTimestamp = false;
     parsedLineEnd = i;
@@ -889,6 +970,7 @@ function parseLine(
     if (c === term) break;
     if (c !== SPACE) return fail("point is invalid");
   }
+  if (hazard !== 0) return fail(hazardReason(hazard));
   parsedTimestamp = true;
   parsedLineEnd = i;
   return true;
@@ -1028,7 +1110,8 @@ function matches(buf: Uint8Array, at: number, text: string): boolean {
 /**
  * The original's second pass over the field section (`walkFields`): keys end
  * at an `=` not preceded by a backslash, string values only know `\"` and
- * `\\`. Returns the reason it fails, or null.
+ * `\\`. Returns the reason it fails, or null. InfluxDB 1.x stores the
+ * fields as this walk splits them: sets {@linkcode walkKeyNotUtf8}.
  */
 function walkFields(
   buf: Uint8Array,
@@ -1036,13 +1119,17 @@ function walkFields(
   to: number,
   keyLength: number,
 ): string | null {
+  walkKeyNotUtf8 = false;
   let p = from;
   while (p < to) {
     let k = p;
+    let nonAscii = false;
     while (k < to && !(buf[k] === EQUALS && (k === p || buf[k - 1] !== BS))) {
+      if (buf[k]! >= NON_ASCII) nonAscii = true;
       k++;
     }
     if (k > to - 2) return `invalid value: field-key=${ascii(buf, p, k)}`;
+    if (nonAscii && !isUtf8(buf, p, k)) walkKeyNotUtf8 = true;
     let v = k + 1;
     let quoted = false;
     while (v < to) {
@@ -1064,6 +1151,62 @@ function walkFields(
     p = v < to ? v + 1 : v;
   }
   return null;
+}
+
+/** The reason for a line with the given {@linkcode parseLine} hazard bits. */
+function hazardReason(hazard: number): string {
+  if ((hazard & HAZARD_MEASUREMENT_UTF8) !== 0) return MEASUREMENT_UTF8_REASON;
+  if ((hazard & HAZARD_KEY_BACKSLASH) !== 0) return KEY_BACKSLASH_REASON;
+  return KEY_UTF8_REASON;
+}
+
+/**
+ * End of the UTF-8 character whose first byte (not ASCII) is at `i`, or -1
+ * when the bytes from `i` to `to` do not start with one (as Go's
+ * `utf8.Valid` decides: no overlong forms, surrogates or values beyond
+ * U+10FFFF).
+ */
+function utf8End(buf: Uint8Array, i: number, to: number): number {
+  const c = buf[i]!;
+  let n: number;
+  let low = 0x80;
+  let high = 0xbf;
+  if (c < 0xc2) return -1;
+  if (c < 0xe0) {
+    n = 1;
+  } else if (c < 0xf0) {
+    n = 2;
+    if (c === 0xe0) low = 0xa0;
+    else if (c === 0xed) high = 0x9f;
+  } else if (c < 0xf5) {
+    n = 3;
+    if (c === 0xf0) low = 0x90;
+    else if (c === 0xf4) high = 0x8f;
+  } else {
+    return -1;
+  }
+  if (i + n >= to) return -1;
+  const second = buf[i + 1]!;
+  if (second < low || second > high) return -1;
+  for (let k = 2; k <= n; k++) {
+    const b = buf[i + k]!;
+    if (b < 0x80 || b > 0xbf) return -1;
+  }
+  return i + n + 1;
+}
+
+/** Whether `buf[from, to)` is valid UTF-8. */
+function isUtf8(buf: Uint8Array, from: number, to: number): boolean {
+  let i = from;
+  while (i < to) {
+    if (buf[i]! < NON_ASCII) {
+      i++;
+      continue;
+    }
+    i = utf8End(buf, i, to);
+    if (i < 0) return false;
+  }
+  return true;
 }
 
 /** Byte-wise comparison of `buf[a0, a1)` and `buf[b0, b1)` (Go's bytes.Compare). */

@@ -356,10 +356,208 @@ Deno.test("normalizeLines() accepts escaped field keys", () => {
 Deno.test("normalizeLines() rejects field keys the original's second walk cannot split", () => {
   // `\\=` ends the key for the scanner but not for the walk that follows.
   assertRejects("cpu a\\\\=1", "invalid value: field-key=a\\\\=1");
-  assertAccepts("cpu a\\\\=1,b=2");
   // An equals sign after a closed string belongs to no pair for the walk.
   assertRejects('cpu s="a"t=false,h4u', "invalid value: field-key=h4u");
   assertRejects('cpu s="x"\\,b', "invalid value: field-key=b");
+});
+
+// --- lines InfluxDB 1.x mishandles ---------------------------------------------
+
+const KEY_BACKSLASH =
+  "field key ends with a backslash (InfluxDB 1.x would misread it)";
+const MEASUREMENT_UTF8 = "measurement is not valid UTF-8";
+const KEY_UTF8 = "field key is not valid UTF-8";
+
+/** Text with `\xNN` escapes as raw bytes (e.g. `\xff`, not valid UTF-8). */
+function raw(text: string): Uint8Array {
+  const parts = text.split(/\\x([0-9a-f]{2})/);
+  const out: number[] = [];
+  parts.forEach((part, k) => {
+    if (k % 2 === 1) out.push(parseInt(part, 16));
+    else out.push(...encoder.encode(part));
+  });
+  return Uint8Array.from(out);
+}
+
+function rawReason(text: string): string | null {
+  try {
+    normalizeLines(raw(text), { now: NOW });
+    return null;
+  } catch (error) {
+    if (error instanceof LineProtocolError) return error.reason;
+    throw error;
+  }
+}
+
+Deno.test("normalizeLines() rejects a field key that ends with a backslash", () => {
+  // The original's parser takes `\\` as an escaped backslash, so the `=`
+  // after it ends the key; InfluxDB 1.x's storage walk takes `\=` for an
+  // escaped `=` and stores something else (checked with influxd 1.6.7):
+  // it panics and exits,
+  assertRejects('m \\\\="="', KEY_BACKSLASH);
+  // answers 500 (`unable to parse bool value`),
+  assertRejects('m a\\\\="=x"', KEY_BACKSLASH);
+  // or stores field `a\="` = `,b=`, `a\=1,b` = 2, `b\=2,c` = 3.
+  assertRejects('m a\\\\="=",b=1', KEY_BACKSLASH);
+  assertRejects("m a\\\\=1,b=2", KEY_BACKSLASH);
+  assertRejects("m a=1,b\\\\=2,c=3 10", KEY_BACKSLASH);
+  assertRejects("m a\\\\\\\\=1,b=2", KEY_BACKSLASH);
+  assertRejects("m a\\ b\\\\=1,c=t", KEY_BACKSLASH);
+  assertRejects('m,t=v a\\\\=1,b="x"', KEY_BACKSLASH);
+  const error = rejection("cpu v=1\ncpu a\\\\=1,b=2 5\n");
+  assert.equal(error.message, `line 2: ${KEY_BACKSLASH}`);
+  assert.equal(error.text, "cpu a\\\\=1,b=2 5");
+});
+
+Deno.test("normalizeLines() accepts backslashes that InfluxDB 1.x reads as parsed", () => {
+  // An escaped `=` (also after an escaped backslash) belongs to the key.
+  assert.equal(normalize("m a\\=b=1 1"), "m a\\=b=1 1\n");
+  assertAccepts("m a\\\\\\=b=1");
+  // A backslash pair inside the key, escaped spaces and commas.
+  assertAccepts("m a\\\\b=1");
+  assertAccepts("m a\\ b=1,c\\,d=2,e\\ =3");
+  // Backslashes in string values and in measurements and tags.
+  assertAccepts('m f="\\\\",g="a\\\\\\"b",h="\\\\=\\""');
+  assertAccepts("m\\\\x,t\\\\x=v\\\\y f=1");
+  // Invalid for the original already, for its own reason.
+  assertRejects("m a\\\\ b=1", "invalid field format");
+  assertRejects("m a\\\\=1", "invalid value: field-key=a\\\\=1");
+  assertRejects("m a\\\\=1,b=2 x", "bad timestamp");
+});
+
+Deno.test("normalizeLines() rejects a measurement or field key that is not UTF-8", () => {
+  // influxd 1.6.7: a field key answers 500; a measurement is stored, but
+  // after a restart every write adding a field to its shard answers 500.
+  assert.equal(rawReason("m k\\xff=1"), KEY_UTF8);
+  assert.equal(rawReason("m a=1,k\\xc3=2"), KEY_UTF8);
+  assert.equal(rawReason("m \\xe9t\\xe9=1"), KEY_UTF8); // Latin-1
+  assert.equal(rawReason("m\\xff f=1"), MEASUREMENT_UTF8);
+  assert.equal(rawReason("m\\xc0\\xaf,t=v f=1 1"), MEASUREMENT_UTF8);
+  // Escaped bytes are checked too.
+  assert.equal(rawReason("m\\\\xff f=1"), MEASUREMENT_UTF8);
+  assert.equal(rawReason("m\\\\\\xff f=1"), MEASUREMENT_UTF8);
+  assert.equal(rawReason("m k\\\\xff=1"), KEY_UTF8);
+  assert.equal(rawReason("m k\\\\\\xff=1"), KEY_UTF8);
+  assert.equal(rawReason("m k\\ \\xff=1"), KEY_UTF8);
+  // The measurement is named first, then the field keys in order.
+  assert.equal(rawReason("m\\xff a\\\\=1,b=2"), MEASUREMENT_UTF8);
+  assert.equal(rawReason("m a\\\\=1,b\\xff=2"), KEY_BACKSLASH);
+  // Where the original rejects the line, its reason stands.
+  assert.equal(rawReason("m\\xff f=1,x"), "invalid field format");
+  assert.equal(rawReason("m k\\xff=1 x"), "bad timestamp");
+  assert.equal(rawReason("m k\\xff=1,x"), "invalid field format");
+});
+
+Deno.test("normalizeLines() accepts bytes that are not UTF-8 where InfluxDB 1.x stores them", () => {
+  // influxd 1.6.7 stores these and keeps working after a restart.
+  assert.equal(rawReason("m,k\\xff=v f=1"), null);
+  assert.equal(rawReason("m,k=v\\xff f=1"), null);
+  assert.equal(rawReason('m s="\\xff\\xc0"'), null);
+  // Bytes after a closed string belong to its value for InfluxDB.
+  assert.equal(rawReason('m a="x"\\xff,b=1'), null);
+});
+
+Deno.test("normalizeLines() accepts UTF-8 in measurements and field keys", () => {
+  assertAccepts("m\u00e9 \u00e9=1");
+  assertAccepts(
+    '\u65e5\u672c,t\u00e4=\u00f6 \u65e5\u672c="\u{1f642}",k\u{10ffff}=1',
+  );
+  assertAccepts("m\\ \u00e9\\,x \u00e9\\ \u00e8=1,\\=\u00e9=2");
+  // An escaped first byte of a character.
+  assert.equal(rawReason("m\\\\xc3\\xa9 f=1"), null);
+  assert.equal(rawReason("m k\\\\xc3\\xa9=1"), null);
+});
+
+Deno.test("normalizeLines() decides UTF-8 as Go's utf8.Valid does", () => {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const valid = (bytes: Uint8Array): boolean => {
+    try {
+      strict.decode(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Edges of the encoding (overlong forms, surrogates, beyond U+10FFFF,
+  // truncated characters), then random byte strings.
+  const samples: number[][] = [];
+  for (const lead of [0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1]) {
+    for (const next of [0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0]) {
+      samples.push([lead, next], [lead, next, 0x80], [lead, next, 0x80, 0x80]);
+    }
+  }
+  for (const lead of [0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf4, 0xf5, 0xff]) {
+    for (const next of [0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0]) {
+      samples.push([lead, next], [lead, next, 0x80], [lead, next, 0x80, 0x80]);
+    }
+  }
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (let k = 0; k < 3000; k++) {
+    const n = 1 + (next() % 6);
+    samples.push(
+      Array.from({ length: n }, () => {
+        const r = next() >>> 8;
+        return r % 5 === 0 ? 0x61 : 0x80 + (r % 128);
+      }),
+    );
+  }
+  for (const sample of samples) {
+    const bytes = Uint8Array.from(sample);
+    const expected = valid(bytes);
+    const hex = sample.map((b) => b.toString(16)).join(" ");
+    const field = concatBytes(
+      encoder.encode("m k"),
+      bytes,
+      encoder.encode("=1"),
+    );
+    const name = concatBytes(
+      encoder.encode("m"),
+      bytes,
+      encoder.encode(" f=1"),
+    );
+    assert.equal(bytesReason(field), expected ? null : KEY_UTF8, hex);
+    // With an escape in the section, as the storage walk splits the keys.
+    const escaped = concatBytes(
+      encoder.encode("m k\\ "),
+      bytes,
+      encoder.encode("=1,b=2"),
+    );
+    assert.equal(bytesReason(escaped), expected ? null : KEY_UTF8, hex);
+    assert.equal(bytesReason(name), expected ? null : MEASUREMENT_UTF8, hex);
+  }
+});
+
+function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function bytesReason(bytes: Uint8Array): string | null {
+  try {
+    normalizeLines(bytes, { now: NOW });
+    return null;
+  } catch (error) {
+    if (error instanceof LineProtocolError) return error.reason;
+    throw error;
+  }
+}
+
+Deno.test("normalizeLines() leaves out lines InfluxDB 1.x would mishandle when skipInvalid is set", () => {
+  const result = normalizeLines(
+    raw('cpu v=1 1\nm \\\\="="\nm\\xff f=1\nmem f=2i 2\nm k\\xff=1\n'),
+    { now: NOW, skipInvalid: true },
+  );
+  assert.equal(decoder.decode(result.body), "cpu v=1 1\nmem f=2i 2\n");
+  assert.equal(result.points, 2);
+  assert.equal(result.skipped, 3);
+  assert.equal(result.firstError?.message, `line 2: ${KEY_BACKSLASH}`);
+  assert.equal(result.firstError?.text, 'm \\\\="="');
 });
 
 Deno.test("normalizeLines() accepts floats and rejects bad numbers", () => {

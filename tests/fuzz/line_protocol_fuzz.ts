@@ -25,12 +25,13 @@
  * the culprit is alone; a lone case with a type conflict is sent again to an
  * empty database, and a case with a storage error parsed.
  *
- * influxd 1.6.7 panics and exits on some lines both parsers accept (see the
- * `influxd-panic` entry of {@linkcode KNOWN_DIFFERENCES}): those are screened
- * out, a couple are sent to confirm, and any crash is caught, blamed on the
- * one case sent with nothing else in flight, and influxd restarted. influxd
- * copies error texts, control bytes included, into a response header that
- * `fetch` refuses, so writes use a small HTTP/1.1 client on raw sockets.
+ * influxd 1.6.7 panics and exits on some lines its parser accepts (the
+ * relay rejects them on purpose: the `D17` entry of
+ * {@linkcode KNOWN_DIFFERENCES}): those are screened out, a couple are sent
+ * to confirm, and any crash is caught, blamed on the one case sent with
+ * nothing else in flight, and influxd restarted. influxd copies error
+ * texts, control bytes included, into a response header that `fetch`
+ * refuses, so writes use a small HTTP/1.1 client on raw sockets.
  *
  * A sample of accepted batches is also written twice, as received and as
  * the relay would forward it, to two empty databases, and what influxd
@@ -109,9 +110,9 @@ export interface KnownDifference {
   id: string;
   /**
    * `documented`: on purpose; `bug`: a known failing case of the validator,
-   * still to fix; `hazard`: both accept the line, but influxd fails on it.
+   * still to fix.
    */
-  kind: "documented" | "bug" | "hazard";
+  kind: "documented" | "bug";
   /** What differs and why. */
   description: string;
   /**
@@ -175,37 +176,24 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     },
   },
   {
-    id: "influxd-500",
-    kind: "hazard",
+    id: "D17",
+    kind: "documented",
     description:
-      "influxd 1.6.7 parses the line, then its storage layer answers 500 " +
-      "(a 5xx: the relay's retry buffer would retry it): a field key that " +
-      'is not UTF-8 (`proto: field "tsdb.Field.Name" contains invalid ' +
-      "UTF-8`), or a field section its storage walk splits differently from " +
-      "its parser, reading `\\\\=` as a backslash and an escaped `=` " +
-      '(`m a\\\\="=x"`: `engine: unable to parse bool value`; with ' +
-      '`m a\\\\="=",b=1` the walk silently stores field `a\\="` = `,b=`). ' +
-      "Also, a measurement name that is not UTF-8 is stored (204), but " +
-      "after the next influxd restart every write that adds a field to that " +
-      "shard answers 500 `tsdb.MeasurementFields.Name contains invalid " +
-      "UTF-8`. Both parsers accept such lines",
-    matches(_fuzzCase, relay, influxd) {
-      return relay.accepted && influxd.kind === "storage" &&
-        influxd.reasons.some((r) => r.startsWith("HTTP 500"));
-    },
-  },
-  {
-    id: "influxd-panic",
-    kind: "hazard",
-    description:
-      "influxd 1.6.7 parses the line, then panics and exits while storing it " +
-      "(its storage walk over the fields reads `\\=` as an escaped `=` and " +
-      'slices a field value of exactly `"`; e.g. `m \\\\="="`). Both ' +
-      "parsers accept the line, so the relay forwards it, as the original " +
-      "does. The fuzz test sends only a couple of them (to confirm) and " +
-      "restarts influxd",
-    matches(_fuzzCase, relay, influxd) {
-      return relay.accepted && influxd.kind === "panic";
+      "lines influxd 1.6.7's parser accepts but its storage layer mishandles " +
+      "are rejected by the relay (400) to protect the backends: a field key " +
+      "ending with an escaped backslash (`m a\\\\=1,b=2`; the storage walk " +
+      "reads `\\=` as an escaped `=`: influxd stores field `a\\=1,b` = 2, " +
+      'answers 500 for `m a\\\\="=x"` and panics and exits for ' +
+      '`m \\\\="="`), a field key that is not UTF-8 (500 ' +
+      '`proto: field "tsdb.Field.Name" contains invalid UTF-8`) and a ' +
+      "measurement that is not UTF-8 (stored, or 500; after the next " +
+      "restart every write adding a field to that shard answers 500). " +
+      "Confirmed per case: influxd did not reject the case as unparsable, " +
+      "and an independent port of its walk (influxdMisreads) finds the line",
+    matches(fuzzCase, relay, influxd) {
+      return !relay.accepted && GUARD_REASONS.includes(relay.reason) &&
+        influxd.kind !== "rejected" && influxd.kind !== "undetermined" &&
+        influxdMisreads(fuzzCase.bytes) !== null;
     },
   },
 ];
@@ -264,10 +252,13 @@ export interface FuzzReport {
   documented: Record<string, number>;
   /** Storage-layer rejections by kind (part of `documented.storage`). */
   storageKinds: Record<string, number>;
-  /** Cases per hazard id from {@linkcode KNOWN_DIFFERENCES}. */
-  hazards: Record<string, number>;
-  /** A few hazard cases, for the log. */
-  hazardExamples: string[];
+  /**
+   * Cases the relay rejects to protect influxd (part of `documented.D17`),
+   * by the relay's reason and what influxd did with the case.
+   */
+  guarded: Record<string, number>;
+  /** A few of those cases, for the log. */
+  guardExamples: string[];
   /** Cases per known-bug id from {@linkcode KNOWN_DIFFERENCES}. */
   knownBugs: Record<string, number>;
   /** Undocumented disagreements (the first `keepDisagreements` are kept). */
@@ -481,8 +472,8 @@ export function formatFuzzReport(report: FuzzReport): string {
     } (accepted ${report.bothAccepted}, rejected ${report.bothRejected})`,
     `  documented         ${formatCounts(report.documented)}`,
     `  storage layer      ${formatCounts(report.storageKinds)}`,
-    `  hazards            ${
-      formatCounts(report.hazards)
+    `  relay guard (D17)  ${
+      formatCounts(report.guarded)
     } (influxd restarts: ${report.restarts})`,
     `  known bugs         ${formatCounts(report.knownBugs)}`,
     `  disagreements      ${report.disagreementCount} ${
@@ -494,8 +485,8 @@ export function formatFuzzReport(report: FuzzReport): string {
     `  requests           ${report.requests} (${report.batched} cases batched, ${report.isolated} isolated)`,
     `  duration           ${seconds.toFixed(1)} s, ${rate} cases/s`,
   ];
-  for (const example of report.hazardExamples.slice(0, 5)) {
-    out.push(`    hazard: ${example}`);
+  for (const example of report.guardExamples.slice(0, 5)) {
+    out.push(`    guarded: ${example}`);
   }
   for (const example of report.reasonExamples.slice(0, 10)) {
     out.push(`    reason: ${example}`);
@@ -1813,6 +1804,131 @@ function fieldWalkHasLoneQuote(
 }
 
 // ---------------------------------------------------------------------------
+// Lines influxd stores other than it parses (the relay rejects them: D17)
+
+/** The relay's reasons for the lines it rejects to protect influxd. */
+const GUARD_REASONS: readonly string[] = [
+  "field key ends with a backslash (InfluxDB 1.x would misread it)",
+  "measurement is not valid UTF-8",
+  "field key is not valid UTF-8",
+];
+
+/**
+ * Finds, independently of relay/line_protocol.ts, a line of the case that
+ * influxd 1.6.7's parser may accept but its storage layer mishandles. The
+ * parser ends a field key at an `=` it counts (escapes are pairs: `\\`
+ * escapes a backslash); the storage walk (`scanTo`) at the first `=` not
+ * right after a backslash; where such an `=` follows `\\`, the two split the
+ * fields differently. Field keys as the walk splits them and the measurement
+ * are stored in a protobuf index that refuses invalid UTF-8.
+ *
+ * @param bytes The body.
+ * @returns What is wrong with the first such line (`field key ends with a
+ * backslash`, `measurement is not UTF-8`, `field key is not UTF-8`), or
+ * `null`. Lines the parser rejects may be named too.
+ */
+export function influxdMisreads(bytes: Uint8Array): string | null {
+  for (const [from, to] of contentLines(bytes)) {
+    let p = from;
+    while (p < to && isBlank(bytes[p]!)) p++;
+    // Go's scanMeasurement: a byte right after a backslash is escaped.
+    let m = p + 1;
+    while (
+      m < to &&
+      !((bytes[m] === COMMA || bytes[m] === SPACE) &&
+        bytes[m - 1] !== BACKSLASH)
+    ) m++;
+    if (!isUtf8(bytes.subarray(p, m))) return "measurement is not UTF-8";
+    // The key ends at the first space not right after a backslash.
+    while (p < to && !(bytes[p] === SPACE && bytes[p - 1] !== BACKSLASH)) p++;
+    while (p < to && isBlank(bytes[p]!)) p++;
+    const end = goScanFieldsEnd(bytes, p, to);
+    if (countedEqualsAfterBackslash(bytes, p, end)) {
+      return "field key ends with a backslash";
+    }
+    for (const [k0, k1] of walkKeys(bytes, p, end)) {
+      if (!isUtf8(bytes.subarray(k0, k1))) return "field key is not UTF-8";
+    }
+  }
+  return null;
+}
+
+/** {@linkcode KNOWN_DIFFERENCES}' D17 entry. */
+const GUARD = KNOWN_DIFFERENCES.find((d) => d.id === "D17")!;
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether Go's `scanFields`, over the section `[from, to)`, counts an `=`
+ * that directly follows a backslash (the second of a `\\` pair).
+ */
+function countedEqualsAfterBackslash(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+): boolean {
+  let quoted = false;
+  let equals = 0;
+  let commas = 0;
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!;
+    if (c === BACKSLASH && i + 1 < to) {
+      i++;
+      continue;
+    }
+    if (c === QUOTE && equals > commas) quoted = !quoted;
+    else if (c === EQUALS && !quoted) {
+      equals++;
+      if (i > from && buf[i - 1] === BACKSLASH) return true;
+    } else if (c === COMMA && !quoted) commas++;
+  }
+  return false;
+}
+
+/** Field keys as influxd's storage walk (`scanTo`, `scanFieldValue`) splits them. */
+function walkKeys(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+): [number, number][] {
+  const keys: [number, number][] = [];
+  let p = from;
+  while (p < to) {
+    let k = p;
+    while (
+      k < to && !(buf[k] === EQUALS && (k === from || buf[k - 1] !== BACKSLASH))
+    ) {
+      k++;
+    }
+    keys.push([p, k]);
+    let v = k + 1;
+    let quoted = false;
+    while (v < to) {
+      const c = buf[v]!;
+      if (
+        c === BACKSLASH && v + 1 < to &&
+        (buf[v + 1] === QUOTE || buf[v + 1] === BACKSLASH)
+      ) {
+        v += 2;
+        continue;
+      }
+      if (c === QUOTE) quoted = !quoted;
+      else if (c === COMMA && !quoted) break;
+      v++;
+    }
+    p = v + 1;
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------
 // The run
 
 interface RunSettings {
@@ -1900,8 +2016,8 @@ class FuzzRun {
       bothRejected: 0,
       documented: {},
       storageKinds: {},
-      hazards: {},
-      hazardExamples: [],
+      guarded: {},
+      guardExamples: [],
       knownBugs: {},
       disagreements: [],
       disagreementCount: 0,
@@ -2231,8 +2347,9 @@ class FuzzRun {
    * Judges a case with lines that would crash influxd. influxd parses (and
    * stores) each line on its own, so the case is judged in parts, in body
    * order: each crashing line alone with nothing else in flight while the
-   * validator rejects it (influxd should too) or to confirm a couple of
-   * crashes, else taken as parsed (not sent); runs of other lines as usual.
+   * validator finds it unparsable (influxd should too) or to confirm a
+   * couple of crashes, else taken as parsed (not sent: the relay must reject
+   * it on purpose, D17); runs of other lines as usual.
    */
   async #judgeRisky(fuzzCase: FuzzCase): Promise<InfluxdVerdict> {
     const { bytes: body, precision } = fuzzCase;
@@ -2256,13 +2373,15 @@ class FuzzRun {
         );
         continue;
       }
-      const accepted = relayVerdict(bytes, precision).accepted;
-      if (accepted && this.#panicsConfirmed >= CONFIRM_PANICS) {
+      // Whether the original's parser accepts it, as the relay judges.
+      const relay = relayVerdict(bytes, precision);
+      const parses = relay.accepted || GUARD_REASONS.includes(relay.reason);
+      if (parses && this.#panicsConfirmed >= CONFIRM_PANICS) {
         verdicts.push({ kind: "panic", reasons: [NOT_SENT], isolated: true });
         continue;
       }
       const verdict = await this.#judgeSolo({ ...fuzzCase, bytes });
-      if (verdict.kind === "panic" && accepted) this.#panicsConfirmed++;
+      if (verdict.kind === "panic" && parses) this.#panicsConfirmed++;
       verdicts.push(verdict);
     }
     return combineVerdicts(verdicts);
@@ -2360,7 +2479,11 @@ class FuzzRun {
         continue;
       }
       if (relay.accepted && influxd.kind === "accepted") {
-        if (hasEmptyFieldKeyAfterTab(fuzzCase.bytes)) {
+        const misread = influxdMisreads(fuzzCase.bytes);
+        if (misread !== null) {
+          // influxd stored it, but not as parsed: the relay must refuse it.
+          this.#disagree(judged, `influxd misreads it: ${misread}`);
+        } else if (hasEmptyFieldKeyAfterTab(fuzzCase.bytes)) {
           report.documented["empty-field-key"] =
             (report.documented["empty-field-key"] ?? 0) + 1;
         } else report.bothAccepted++;
@@ -2420,7 +2543,8 @@ class FuzzRun {
       }
       const agree = second.relay.accepted
         ? second.influxd.kind !== "rejected"
-        : second.influxd.kind === "rejected";
+        : second.influxd.kind === "rejected" ||
+          GUARD.matches(second.fuzzCase, second.relay, second.influxd);
       if (agree) {
         report.documented.D6 = (report.documented.D6 ?? 0) + 1;
       } else {
@@ -2442,22 +2566,34 @@ class FuzzRun {
 
   #countKnown(known: KnownDifference, judged: Judged): void {
     const report = this.#report;
-    const bucket = known.kind === "bug"
-      ? report.knownBugs
-      : known.kind === "hazard"
-      ? report.hazards
-      : report.documented;
+    const bucket = known.kind === "bug" ? report.knownBugs : report.documented;
     bucket[known.id] = (bucket[known.id] ?? 0) + 1;
     if (known.id === "storage") {
       const kind = storageKind(judged.influxd.reasons[0] ?? "");
       report.storageKinds[kind] = (report.storageKinds[kind] ?? 0) + 1;
     }
-    if (known.kind === "hazard" && report.hazardExamples.length < 10) {
-      report.hazardExamples.push(
-        `${known.id}: ${showBytes(judged.fuzzCase.bytes, 120)} (${
-          judged.influxd.reasons[0] ?? ""
-        })`,
-      );
+    if (known.id === "D17") {
+      const influxd = judged.influxd;
+      const outcome = influxd.kind === "panic"
+        ? influxd.reasons[0] === NOT_SENT
+          ? "influxd would panic (not sent)"
+          : "influxd panics"
+        : influxd.kind === "accepted"
+        ? "influxd stores it (204)"
+        : influxd.reasons.some((r) => r.startsWith("HTTP 500"))
+        ? "influxd answers 500"
+        : "influxd answers 400 (storage)";
+      const key = `${judged.relay.reason.replace(/ \(.*\)$/, "")}: ${outcome}`;
+      report.guarded[key] = (report.guarded[key] ?? 0) + 1;
+      if (report.guardExamples.length < 10) {
+        report.guardExamples.push(
+          `${showBytes(judged.fuzzCase.bytes, 120)} (${outcome}${
+            influxd.reasons[0] === undefined || influxd.kind === "panic"
+              ? ""
+              : `: ${influxd.reasons[0].slice(0, 100)}`
+          })`,
+        );
+      }
     }
   }
 
