@@ -13,20 +13,14 @@ import {
   type HttpHandlerOptions,
   type WriteTarget,
 } from "./http_listener.ts";
-import type { Logger } from "./log.ts";
 import type { Decision } from "./response_rule.ts";
+import { silentLogger } from "../tests/_recording_logger.ts";
 
 const NOW = 1_700_000_000_123_456_789n;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** A logger with every level off, as a real one at `--log-level fatal`. */
-const silent = {
-  isEnabledFor: () => false,
-  debug() {},
-  warn() {},
-  error() {},
-} as unknown as Logger;
+const silent = silentLogger;
 
 function recorder(decision: Decision = { kind: "accepted" }) {
   const batches: WriteBatch[] = [];

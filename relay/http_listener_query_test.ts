@@ -2,19 +2,13 @@ import assert from "node:assert/strict";
 import { ClientAuth, sha256Hex } from "./client_auth.ts";
 import { createHttpHandler, type WriteTarget } from "./http_listener.ts";
 import { HttpListenerStats } from "./http_listener_stats.ts";
-import type { Logger } from "./log.ts";
+import { silentLogger } from "../tests/_recording_logger.ts";
 
 const target: WriteTarget = {
   write: () => Promise.resolve({ kind: "accepted" }),
 };
 
-/** A logger with every level off, as a real one at `--log-level fatal`. */
-const silent = {
-  isEnabledFor: () => false,
-  debug() {},
-  warn() {},
-  error() {},
-} as unknown as Logger;
+const silent = silentLogger;
 
 Deno.test("createHttpHandler() answers /query 404 invalid write endpoint without a query handler", async () => {
   const handle = createHttpHandler(target, { name: "t", logger: silent });

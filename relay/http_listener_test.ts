@@ -16,6 +16,7 @@ import {
 import { HttpListenerStats } from "./http_listener_stats.ts";
 import type { Logger } from "./log.ts";
 import type { Decision } from "./response_rule.ts";
+import { silentLogger } from "../tests/_recording_logger.ts";
 
 const NOW = 1_700_000_000_123_456_789n;
 const decoder = new TextDecoder();
@@ -32,13 +33,7 @@ function recorder(decision: Decision = { kind: "accepted" }) {
   return { batches, target };
 }
 
-/** A logger with every level off, as a real one at `--log-level fatal`. */
-const silent = {
-  isEnabledFor: () => false,
-  debug() {},
-  warn() {},
-  error() {},
-} as unknown as Logger;
+const silent = silentLogger;
 
 function handler(
   target: WriteTarget,

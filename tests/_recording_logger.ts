@@ -40,3 +40,15 @@ export function recordingLogger(): RecordingLogger {
     error: record("error"),
   } as unknown as RecordingLogger;
 }
+
+/** A logger with every level off, as a real one at `--log-level fatal`. */
+export const silentLogger: Logger = {
+  isEnabledFor: () => false,
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  warning() {},
+  error() {},
+  fatal() {},
+} as unknown as Logger;
