@@ -15,7 +15,11 @@ import type {
 import { redactPasswords } from "./backend_auth.ts";
 import type { WriteBatch } from "./batch.ts";
 import type { Logger } from "./log.ts";
-import { LogThrottle, type LogThrottleOptions } from "./log_throttle.ts";
+import {
+  leftOutNote,
+  LogThrottle,
+  type LogThrottleOptions,
+} from "./log_throttle.ts";
 import {
   type AckPolicy,
   decideResponse,
@@ -223,7 +227,7 @@ export class Fanout {
       suppressed = this.#logThrottle.admit();
       if (suppressed < 0) return;
     }
-    const more = leftOut(suppressed);
+    const more = leftOutNote(suppressed);
     if (result.kind === "failure") {
       this.#logger.error(this.#failureMessage + more, {
         relay: this.#relay,
@@ -288,13 +292,6 @@ const REFUSED_MESSAGES = [
   '4xx response for relay "{relay}" backend "{backend}": {status}; the backend refused this write, other backends may have stored it ({suppressed} similar lines left out before this one)',
   '4xx response for relay "{relay}" backend "{backend}": {status}: {body}; the backend refused this write, other backends may have stored it ({suppressed} similar lines left out before this one)',
 ] as const;
-
-/** The end of a throttled line: how many were left out before it. */
-function leftOut(suppressed: number): string {
-  return suppressed > 0
-    ? ` (${suppressed} similar lines left out before this one)`
-    : "";
-}
 
 /** Longest part of a backend's answer quoted in a log line, in characters. */
 const MAX_BODY_CHARS = 256;

@@ -23,7 +23,11 @@ import {
   type Precision,
 } from "./line_protocol.ts";
 import type { Logger } from "./log.ts";
-import { LogThrottle, type LogThrottleOptions } from "./log_throttle.ts";
+import {
+  leftOutNote,
+  LogThrottle,
+  type LogThrottleOptions,
+} from "./log_throttle.ts";
 import {
   firstValues,
   parseWriteQuery,
@@ -360,13 +364,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** "(N similar lines left out before this one)", or nothing. */
-function leftOut(suppressed: number): string {
-  return suppressed > 0
-    ? ` (${suppressed} similar lines left out before this one)`
-    : "";
-}
-
 /**
  * Creates the request handler of one HTTP listener: `/write` and `/ping` as
  * the original relay, `/api/v2/write` (InfluxDB 2.x) and `/api/v3/write_lp`
@@ -566,7 +563,7 @@ export function createHttpHandler(
       {
         ...requestValues(request, info, refusal.status),
         error: refusal.message,
-        more: leftOut(suppressed),
+        more: leftOutNote(suppressed),
         suppressed,
       },
     );
@@ -586,7 +583,7 @@ export function createHttpHandler(
       {
         ...requestValues(request, info, 503),
         error,
-        more: leftOut(suppressed),
+        more: leftOutNote(suppressed),
         suppressed,
       },
     );
@@ -606,7 +603,7 @@ export function createHttpHandler(
       {
         ...requestValues(request, info, 500),
         error: String(error),
-        more: leftOut(suppressed),
+        more: leftOutNote(suppressed),
         suppressed,
       },
     );

@@ -105,3 +105,16 @@ export class LogThrottle {
 function performanceNow(): number {
   return performance.now();
 }
+
+/**
+ * The end of a throttled line: how many lines the throttle left out before
+ * it, or nothing.
+ *
+ * @param suppressed What {@linkcode LogThrottle.admit} returned (≥ 0).
+ * @returns e.g. `" (3 similar lines left out before this one)"`.
+ */
+export function leftOutNote(suppressed: number): string {
+  return suppressed > 0
+    ? ` (${suppressed} similar lines left out before this one)`
+    : "";
+}

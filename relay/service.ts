@@ -339,18 +339,7 @@ export class RelayService {
       }
       for (const entry of plan.udp) {
         if (entry.action !== "start" && entry.action !== "restart") continue;
-        for (const output of entry.config!.outputs) {
-          try {
-            await resolveUdpLocation(output.location);
-          } catch (error) {
-            throw new StartError(
-              `Cannot start UDP relay "${entry.name}": output "${output.name}": ${
-                (error as Error).message
-              }`,
-              { cause: error },
-            );
-          }
-        }
+        await resolveUdpOutputs(entry.config!);
       }
     } catch (error) {
       throw new ReloadError(
@@ -1253,11 +1242,12 @@ async function defaultReceiveBuffer(): Promise<number | string> {
   }
 }
 
-async function startUdp(
-  config: UdpConfig,
-  options: StartServiceOptions,
-): Promise<RunningUdp> {
-  const logger = getRelayLogger("udp", config.name);
+/**
+ * Resolves a UDP relay's output locations, in order, as the start does.
+ *
+ * @throws {StartError} Naming the relay and output whose name does not resolve.
+ */
+async function resolveUdpOutputs(config: UdpConfig): Promise<Deno.NetAddr[]> {
   const addresses: Deno.NetAddr[] = [];
   for (const output of config.outputs) {
     try {
@@ -1271,6 +1261,15 @@ async function startUdp(
       );
     }
   }
+  return addresses;
+}
+
+async function startUdp(
+  config: UdpConfig,
+  options: StartServiceOptions,
+): Promise<RunningUdp> {
+  const logger = getRelayLogger("udp", config.name);
+  const addresses = await resolveUdpOutputs(config);
   // One unconnected sending socket per address family, shared by the
   // relay's outputs, as the original's single socket (all backends see the
   // same source port).

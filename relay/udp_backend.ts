@@ -10,7 +10,7 @@ import { lookup } from "node:dns/promises";
 import type { Backend, BackendResult, WriteObserver } from "./backend.ts";
 import type { WriteBatch } from "./batch.ts";
 import type { Logger } from "./log.ts";
-import { LogThrottle } from "./log_throttle.ts";
+import { leftOutNote, LogThrottle } from "./log_throttle.ts";
 import { splitByMtu } from "./mtu_split.ts";
 
 /** Something that sends one datagram, such as a `Deno.DatagramConn`. */
@@ -204,9 +204,7 @@ export class UdpBackend implements Backend {
         lines,
         bytes,
         mtu: this.mtu,
-        more: suppressed > 0
-          ? ` (${suppressed} similar lines left out before this one)`
-          : "",
+        more: leftOutNote(suppressed),
         linesTooLong: this.#stats.linesTooLong,
       },
     );

@@ -17,7 +17,7 @@
 import type { WriteBatch } from "./batch.ts";
 import { normalizeLines, type Precision } from "./line_protocol.ts";
 import type { Logger } from "./log.ts";
-import { LogThrottle } from "./log_throttle.ts";
+import { leftOutNote, LogThrottle } from "./log_throttle.ts";
 import {
   type ReceiverThread,
   startUdpReceiver,
@@ -257,9 +257,7 @@ export class UdpListener implements AsyncDisposable {
             reason: firstError?.message ?? "",
             skipped,
             points,
-            more: suppressed > 0
-              ? ` (${suppressed} similar lines left out before this one)`
-              : "",
+            more: leftOutNote(suppressed),
             linesInvalid: counts.linesInvalid,
           },
         );
@@ -288,9 +286,7 @@ export class UdpListener implements AsyncDisposable {
         relay: this.#name,
         recent,
         dropped,
-        more: suppressed > 0
-          ? ` (${suppressed} similar lines left out before this one)`
-          : "",
+        more: leftOutNote(suppressed),
       },
     );
   }
